@@ -1,0 +1,186 @@
+// akt/context.h — what an actor can do while it runs.
+//
+// `Context` is handed to PreStart and PostStop; `ReceiveContext` to Receive and
+// adds the current message, its sender and the ways to answer it. Both are
+// valid only during the call they are passed to; do not keep them.
+//
+//   void Receive(akt::ReceiveContext& ctx) override {
+//     ctx.Match(
+//         [&](const Charge& c) {
+//           ctx.Request(payments_, Authorize{c.cents}, 500ms)
+//               .Then([](akt::ReceiveContext& ctx, akt::Result<akt::Message> r) {
+//                 // runs later, on this actor, without blocking a worker
+//               });
+//         },
+//         [&](const akt::Terminated& t) { /* a watched actor died */ });
+//   }
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "akt/fwd.h"
+#include "akt/message.h"
+#include "akt/pid.h"
+#include "akt/spawn_options.h"
+#include "akt/status.h"
+
+namespace akt {
+
+namespace internal {
+struct Envelope;
+
+template <typename F>
+struct CallableArg : CallableArg<decltype(&F::operator())> {};
+template <typename C, typename R, typename A>
+struct CallableArg<R (C::*)(A) const> {
+  using type = std::decay_t<A>;
+};
+template <typename C, typename R, typename A>
+struct CallableArg<R (C::*)(A)> {
+  using type = std::decay_t<A>;
+};
+template <typename R, typename A>
+struct CallableArg<R (*)(A)> {
+  using type = std::decay_t<A>;
+};
+}  // namespace internal
+
+class Context {
+ public:
+  Context(internal::ActorCell* cell) : cell_(cell) {}  // NOLINT
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const PID& self() const;
+  ActorSystem& system() const;
+  Logger& logger() const;
+
+  // Spawns a child: it stops before this actor does. Names are unique in the
+  // whole system; an empty name spawns an anonymous child.
+  Result<PID> Spawn(std::string name, ActorFactory factory, SpawnOptions options = {});
+  template <typename A, typename... Args>
+  Result<PID> Spawn(std::string name, Args&&... args) {
+    return Spawn(std::move(name), MakeFactory<A>(std::forward<Args>(args)...));
+  }
+  template <typename A, typename... Args>
+  Result<PID> SpawnWith(std::string name, SpawnOptions options, Args&&... args) {
+    return Spawn(std::move(name), MakeFactory<A>(std::forward<Args>(args)...),
+                 std::move(options));
+  }
+  std::vector<PID> Children() const;
+
+  // Sends with this actor as the sender.
+  Status Tell(const PID& to, Message msg);
+  // Watch: deliver `Terminated{to}` to this actor exactly once when `to`
+  // terminates (at once if it already has). Unwatch cancels it.
+  void Watch(const PID& to);
+  void Unwatch(const PID& to);
+  // Asynchronously stops `pid` (a child, or any actor).
+  void Stop(const PID& pid);
+
+  template <typename A, typename... Args>
+  static ActorFactory MakeFactory(Args&&... args) {
+    return [... captured = std::forward<Args>(args)]() -> std::unique_ptr<Actor> {
+      return std::make_unique<A>(captured...);
+    };
+  }
+
+ protected:
+  internal::ActorCell* cell_;
+};
+
+// Continues with the reply of a non-blocking request; see ReceiveContext::Request.
+using RequestCallback = std::function<void(ReceiveContext& ctx, Result<Message> reply)>;
+
+class [[nodiscard]] RequestBuilder {
+ public:
+  // Sends the request. `callback` runs exactly once on this actor: with the
+  // reply, or with kTimeout / kStopped / kActorFailed / ... . It does not run
+  // if this actor stops first. Other messages are processed meanwhile.
+  void Then(RequestCallback callback) &&;
+
+ private:
+  friend class ReceiveContext;
+  RequestBuilder(internal::ActorCell* cell, PID to, Message msg, Duration timeout)
+      : cell_(cell), to_(std::move(to)), msg_(std::move(msg)), timeout_(timeout) {}
+  internal::ActorCell* cell_;
+  PID to_;
+  Message msg_;
+  Duration timeout_;
+};
+
+class ReceiveContext : public Context {
+ public:
+  ReceiveContext(internal::ActorCell* cell, internal::Envelope* env) : Context(cell), env_(env) {}
+
+  // The message being processed; Receive may move out of it.
+  Message& message();
+  template <typename T>
+  bool Is() {
+    return message().Is<T>();
+  }
+  template <typename T>
+  T* As() {
+    return message().As<T>();
+  }
+
+  // Calls the first handler whose parameter type is the message's type.
+  // When none matches, the message is marked unhandled (see Unhandled).
+  // Returns whether a handler ran.
+  template <typename... F>
+  bool Match(F&&... handlers) {
+    bool matched = (TryHandler(handlers) || ...);
+    if (!matched) Unhandled();
+    return matched;
+  }
+
+  // Who sent the message: empty when sent with PID::Tell or from outside.
+  const PID& sender() const;
+
+  // Answers the message: completes the caller's Ask/Request, or, for a plain
+  // Tell with a sender, tells the sender. kFailedPrecondition when there is
+  // nobody to answer or an answer was already given (each request is
+  // answered at most once).
+  Status Reply(Message reply);
+  // Reports a failure: the message's requester gets kActorFailed and the
+  // supervisor decides what happens to this actor (as if Receive threw).
+  void Err(Status error);
+  void Err(std::exception_ptr error);
+  // The message is not for this actor: it goes to dead letters (reason
+  // kUnhandled) and a requester gets kUnhandled.
+  void Unhandled();
+  // Passes the current message on to `to`, keeping the original sender and
+  // the pending reply, so `to` answers the original requester.
+  Status Forward(const PID& to);
+  // Sends `msg` to `to` and continues with `.Then(callback)` when the reply
+  // arrives or `timeout` passes, without blocking the worker.
+  RequestBuilder Request(const PID& to, Message msg, Duration timeout) {
+    return RequestBuilder(cell_, to, std::move(msg), timeout);
+  }
+
+  // Internal.
+  internal::Envelope* envelope() const { return env_; }
+  bool unhandled() const { return unhandled_; }
+
+ private:
+  template <typename F>
+  bool TryHandler(F& f) {
+    using A = typename internal::CallableArg<std::decay_t<F>>::type;
+    if (A* p = message().template As<A>()) {
+      f(*p);
+      return true;
+    }
+    return false;
+  }
+  internal::Envelope* env_;
+  mutable PID sender_cache_;
+  bool unhandled_ = false;
+};
+
+}  // namespace akt

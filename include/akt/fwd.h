@@ -1,0 +1,35 @@
+// akt/fwd.h — forward declarations, so headers can name akt types cheaply.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace akt {
+
+// All akt durations and deadlines use the steady clock.
+using Clock = std::chrono::steady_clock;
+using Duration = std::chrono::nanoseconds;
+using TimePoint = Clock::time_point;
+
+class Actor;
+class ActorSystem;
+class Context;
+class EventStream;
+class Logger;
+class Message;
+class PID;
+class ReceiveContext;
+class Status;
+class Supervisor;
+struct MailboxSpec;
+struct SpawnOptions;
+struct SystemOptions;
+template <typename T>
+class Result;
+
+namespace internal {
+class ActorCell;
+class SystemImpl;
+}  // namespace internal
+
+}  // namespace akt

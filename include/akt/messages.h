@@ -1,0 +1,18 @@
+// akt/messages.h — messages that akt itself delivers or understands.
+#pragma once
+
+#include "akt/pid.h"
+
+namespace akt {
+
+// Delivered exactly once to each watcher when a watched actor has terminated.
+// Arrives after every message the dead actor sent to the watcher.
+struct Terminated {
+  PID actor;
+};
+
+// Stops the receiving actor when it is processed, in mailbox order: messages
+// sent before it are processed first.
+struct PoisonPill {};
+
+}  // namespace akt

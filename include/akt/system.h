@@ -1,0 +1,105 @@
+// akt/system.h — the actor system: workers, actors, names, events.
+//
+//   akt::SystemOptions opts;
+//   opts.name = "shop";
+//   akt::ActorSystem system(opts);
+//   if (auto s = system.Start(); !s.ok()) return 1;
+//   akt::Result<akt::PID> orders = system.Spawn<OrderBook>("orders");
+//   system.SendAsync("orders", PlaceOrder{...}).IgnoreError();
+//   system.Stop().IgnoreError();  // children before parents, asks failed
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "akt/actor.h"
+#include "akt/context.h"
+#include "akt/events.h"
+#include "akt/fwd.h"
+#include "akt/logger.h"
+#include "akt/message.h"
+#include "akt/pid.h"
+#include "akt/spawn_options.h"
+#include "akt/status.h"
+
+namespace akt {
+
+struct SystemOptions {
+  // Appears in addresses ("akt://<name>/<actor>"); letters, digits, '-', '_'.
+  std::string name = "akt";
+  // Worker threads; 0 means one per hardware thread.
+  int workers = 0;
+  // Default messages per actor turn before the worker moves on.
+  int throughput = 64;
+  // How long an idle worker spins looking for work before it parks, and how
+  // long a blocked Ask spins before it sleeps. Spinning trades CPU for
+  // microsecond wake-ups.
+  Duration idle_spin = std::chrono::microseconds(50);
+  // Stop() waits at most this long for actors to finish.
+  Duration shutdown_timeout = std::chrono::seconds(10);
+  // Null: stderr at kWarn.
+  std::shared_ptr<Logger> logger;
+  // Used by akt::testing::DeterministicSystem: no worker threads; actors run
+  // only when the test steps them, and time moves only when it advances it.
+  bool deterministic = false;
+};
+
+class ActorSystem {
+ public:
+  explicit ActorSystem(SystemOptions options = {});
+  ~ActorSystem();  // calls Stop()
+  ActorSystem(const ActorSystem&) = delete;
+  ActorSystem& operator=(const ActorSystem&) = delete;
+
+  // Starts the workers. kFailedPrecondition if already started or stopped.
+  Status Start();
+  // Graceful stop: every actor stops (children before parents, PostStop runs),
+  // queued messages go to dead letters, every pending Ask completes with an
+  // error, then the workers exit. Idempotent. kTimeout if actors did not stop
+  // within shutdown_timeout (the workers are stopped anyway).
+  Status Stop();
+  bool running() const;
+
+  // Spawns a top-level actor. `name` must be unique in the system: 1..255
+  // characters of [A-Za-z0-9_.-], starting with a letter or digit; names
+  // starting with "akt." are reserved. An empty name spawns an anonymous actor
+  // (named "$<id>", not found by ActorOf). PreStart runs before this returns;
+  // its failure is returned as kActorFailed.
+  Result<PID> Spawn(std::string name, ActorFactory factory, SpawnOptions options = {});
+  template <typename A, typename... Args>
+  Result<PID> Spawn(std::string name, Args&&... args) {
+    return Spawn(std::move(name), Context::MakeFactory<A>(std::forward<Args>(args)...));
+  }
+  template <typename A, typename... Args>
+  Result<PID> SpawnWith(std::string name, SpawnOptions options, Args&&... args) {
+    return Spawn(std::move(name), Context::MakeFactory<A>(std::forward<Args>(args)...),
+                 std::move(options));
+  }
+
+  // The live actor with this name, or kNotFound.
+  Result<PID> ActorOf(std::string_view name) const;
+  // Tell by name. kNotFound (and a dead letter) when no such actor.
+  Status SendAsync(std::string_view name, Message msg);
+  // Ask by name; blocks the calling thread (never call from an actor).
+  Result<Message> SendSync(std::string_view name, Message msg, Duration timeout);
+
+  EventStream& Events();
+  // Dead letters since start, in total and for one reason.
+  uint64_t DeadLetterCount() const;
+  uint64_t DeadLetterCount(DeadLetterReason reason) const;
+  // Actors alive now (spawned and not yet terminated).
+  std::size_t ActorCount() const;
+  const std::string& name() const;
+  Logger& logger() const;
+  const SystemOptions& options() const;
+
+  internal::SystemImpl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<internal::SystemImpl> impl_;
+};
+
+}  // namespace akt

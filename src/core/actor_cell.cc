@@ -1,0 +1,912 @@
+#include "actor_cell.h"
+
+#include <algorithm>
+#include <array>
+
+#include "akt/messages.h"
+#include "system_impl.h"
+
+namespace akt::internal {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// The actor behind the root guardian: top-level actors are its children.
+class RootActor final : public Actor {
+ public:
+  void Receive(ReceiveContext& ctx) override { ctx.Unhandled(); }
+};
+
+}  // namespace
+
+std::mutex& StripeFor(const void* p) {
+  static std::array<std::mutex, 128> stripes;
+  auto h = reinterpret_cast<std::uintptr_t>(p);
+  return stripes[(h >> 6) % stripes.size()];
+}
+
+ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCell* parent,
+                     ActorFactory factory, const SpawnOptions& options, int default_throughput)
+    : throughput_(options.throughput > 0 ? options.throughput : default_throughput),
+      custom_(MakeUserMailbox(options.mailbox)),
+      system_(system),
+      parent_(parent),
+      id_(id),
+      name_(std::move(name)),
+      factory_(std::move(factory)),
+      supervisor_(options.supervisor) {
+  system_->AddRef();
+  if (parent_ != nullptr) parent_->AddRef();
+  AddRef();
+  self_ = PID::Adopt(this);
+  if (throughput_ <= 0) throughput_ = 1;
+}
+
+ActorCell::~ActorCell() {
+  // Whatever is still queued (the dispatcher stopped first) is dropped; a
+  // waiting asker learns the actor is gone instead of waiting out its timeout.
+  while (QueueNode* n = sys_q_.Pop()) FreeEnvelope(static_cast<Envelope*>(n));
+  while (Envelope* e = PopUser()) {
+    FailReply(e, StoppedError("actor " + name_ + " stopped"));
+    FreeEnvelope(e);
+  }
+  if (Extra* x = extra_.load(std::memory_order_acquire)) {
+    for (ActorCell* w : x->watchers) w->Release();
+    for (Envelope* e : x->deferred) FreeEnvelope(e);
+    delete x;
+  }
+  if (parent_ != nullptr) parent_->Release();
+  system_->Release();
+}
+
+ActorCell::Extra& ActorCell::extra() {
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x != nullptr) return *x;
+  auto* fresh = new Extra();
+  if (extra_.compare_exchange_strong(x, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *x;
+}
+
+const std::string& ActorCell::address() {
+  Extra& x = extra();
+  std::call_once(x.address_once, [&] { x.address = system_->address_prefix() + name_; });
+  return x.address;
+}
+
+Duration ActorCell::uptime() const {
+  if (life() == Life::kTerminated) return Duration::zero();
+  int64_t s = started_ns_.load(std::memory_order_relaxed);
+  if (s == 0) return Duration::zero();
+  return Duration(NowNs() - s);
+}
+
+std::size_t ActorCell::mailbox_size() const {
+  uint64_t pushed = user_pushed_.load(std::memory_order_relaxed);
+  uint64_t popped = user_popped_.load(std::memory_order_relaxed);
+  return pushed > popped ? static_cast<std::size_t>(pushed - popped) : 0;
+}
+
+const Supervisor& ActorCell::supervisor() const {
+  static const Supervisor kDefault;
+  return supervisor_ ? *supervisor_ : kDefault;
+}
+
+// ---------------------------------------------------------------------------
+// Producers.
+
+Status ActorCell::PostUser(Envelope* e, bool force) {
+  if (life() == Life::kTerminated || !system_->accepting_messages()) {
+    system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+    return StoppedError("actor " + name_ + " is stopped");
+  }
+  if (custom_ == nullptr) {
+    user_pushed_.fetch_add(1, std::memory_order_seq_cst);
+    user_q_.Push(e);
+  } else {
+    user_pushed_.fetch_add(1, std::memory_order_seq_cst);
+    switch (custom_->Push(e, force)) {
+      case UserMailbox::PushResult::kOk:
+        break;
+      case UserMailbox::PushResult::kFullReject:
+        user_pushed_.fetch_sub(1, std::memory_order_seq_cst);
+        system_->DeadLetter(e, DeadLetterReason::kMailboxFull, this, name_);
+        return MailboxFullError("mailbox of " + name_ + " is full");
+      case UserMailbox::PushResult::kFullDeadLetter:
+        user_pushed_.fetch_sub(1, std::memory_order_seq_cst);
+        system_->DeadLetter(e, DeadLetterReason::kMailboxFull, this, name_);
+        return Status();
+    }
+  }
+  ScheduleIfIdle();
+  return Status();
+}
+
+void ActorCell::PostSystem(Envelope* e) {
+  sys_pushed_.fetch_add(1, std::memory_order_seq_cst);
+  sys_q_.Push(e);
+  ScheduleIfIdle();
+}
+
+void ActorCell::PostSystem(SysKind kind) {
+  Envelope* e = NewEnvelope();
+  e->sys = kind;
+  PostSystem(e);
+}
+
+void ActorCell::ScheduleIfIdle() {
+  if (sched_.load(std::memory_order_seq_cst) != 0) return;
+  if (sched_.exchange(1, std::memory_order_seq_cst) != 0) return;
+  if (system_->state() == SystemImpl::State::kStopped && !system_->dispatcher().deterministic()) {
+    sched_.store(0, std::memory_order_seq_cst);
+    return;  // nothing runs turns any more; the destructor drains the queues
+  }
+  AddRef();
+  system_->dispatcher().Submit(this);
+}
+
+// ---------------------------------------------------------------------------
+// The turn.
+
+bool ActorCell::HasRunnableWork() const {
+  if (sys_pushed_.load(std::memory_order_seq_cst) != sys_popped_.load(std::memory_order_relaxed))
+    return true;
+  if (user_pushed_.load(std::memory_order_seq_cst) == user_popped_.load(std::memory_order_relaxed))
+    return false;
+  Life l = life();
+  return l == Life::kRunning || l == Life::kTerminated;
+}
+
+Envelope* ActorCell::PopUser() {
+  Envelope* e = custom_ ? custom_->Pop() : static_cast<Envelope*>(user_q_.Pop());
+  if (e != nullptr) {
+    user_popped_.store(user_popped_.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
+  }
+  return e;
+}
+
+bool ActorCell::RunTurn() {
+  in_turn_ = true;
+  ProcessSystemMessages();
+  Life l = life();
+  if (l == Life::kRunning) {
+    int64_t t0 = NowNs();
+    int n = 0;
+    while (n < throughput_) {
+      if (sys_pushed_.load(std::memory_order_acquire) !=
+          sys_popped_.load(std::memory_order_relaxed)) {
+        ProcessSystemMessages();
+        if (life() != Life::kRunning) break;
+      }
+      Envelope* e = PopUser();
+      if (e == nullptr) break;
+      Invoke(e);
+      ++n;
+      if (life() != Life::kRunning) break;
+    }
+    if (n > 0) {
+      last_duration_ns_.store((NowNs() - t0) / n, std::memory_order_relaxed);
+      processed_.store(processed_.load(std::memory_order_relaxed) + n,
+                       std::memory_order_relaxed);
+    }
+  } else if (l == Life::kTerminated) {
+    DrainUserToDeadLetters();
+  }
+  in_turn_ = false;
+  sched_.store(0, std::memory_order_seq_cst);
+  if (HasRunnableWork() && sched_.exchange(1, std::memory_order_seq_cst) == 0) return true;
+  return false;
+}
+
+void ActorCell::AbandonTurn() {
+  sched_.store(0, std::memory_order_seq_cst);
+  Release();
+}
+
+void ActorCell::ProcessSystemMessages() {
+  while (sys_pushed_.load(std::memory_order_acquire) !=
+         sys_popped_.load(std::memory_order_relaxed)) {
+    QueueNode* n = sys_q_.Pop();
+    if (n == nullptr) break;  // mid-push; the counters bring us back
+    sys_popped_.store(sys_popped_.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+    HandleSystem(static_cast<Envelope*>(n));
+  }
+}
+
+void ActorCell::HandleSystem(Envelope* e) {
+  Life l = life();
+  if (l == Life::kTerminated) {
+    if (e->sys == SysKind::kRequestReply && !e->is_error) {
+      system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+    } else {
+      FreeEnvelope(e);
+    }
+    return;
+  }
+  switch (e->sys) {
+    case SysKind::kStop:
+      FreeEnvelope(e);
+      BeginStop();
+      return;
+    case SysKind::kRestart:
+      FreeEnvelope(e);
+      if (l == Life::kStopping) return;
+      BeginRestart();
+      return;
+    case SysKind::kKill:
+      FreeEnvelope(e);
+      if (l == Life::kStopping) return;
+      HandleFailure(std::make_exception_ptr(ActorKilledError()), nullptr, nullptr);
+      return;
+    case SysKind::kReinstate:
+      FreeEnvelope(e);
+      if (l == Life::kSuspended) Reinstate();
+      return;
+    case SysKind::kChildTerminated:
+      FreeEnvelope(e);
+      MaybeFinishPending();
+      return;
+    case SysKind::kFailure: {
+      ActorCell* child = e->sender;
+      std::exception_ptr error;
+      if (auto* p = e->msg.As<std::exception_ptr>()) error = *p;
+      if (l == Life::kStopping || l == Life::kRestarting) {
+        FreeEnvelope(e);
+        return;  // the child is being stopped anyway
+      }
+      if (is_root_) {
+        // A top-level actor escalated: the guardian stops it.
+        if (child != nullptr) child->PostSystem(SysKind::kStop);
+        FreeEnvelope(e);
+        return;
+      }
+      HandleFailure(error, nullptr, child);
+      FreeEnvelope(e);
+      return;
+    }
+    case SysKind::kApplyToChildren: {
+      Directive d = Directive::kRestart;
+      if (auto* p = e->msg.As<Directive>()) d = *p;
+      FreeEnvelope(e);
+      for (const PID& c : Children()) {
+        c.cell()->PostSystem(d == Directive::kStop ? SysKind::kStop : SysKind::kRestart);
+      }
+      return;
+    }
+    case SysKind::kRequestReply:
+    case SysKind::kRequestCheck:
+      if (l == Life::kSuspended || l == Life::kRestarting || l == Life::kStarting) {
+        extra().deferred.push_back(e);  // continuations wait until we run again
+        return;
+      }
+      if (l == Life::kStopping) {
+        FreeEnvelope(e);
+        return;
+      }
+      if (e->sys == SysKind::kRequestReply) {
+        RunRequestReply(e);
+      } else {
+        FreeEnvelope(e);
+        CheckRequestDeadlines();
+      }
+      return;
+    case SysKind::kUser:
+      break;
+  }
+  FreeEnvelope(e);
+}
+
+void ActorCell::Invoke(Envelope* e) {
+  if (e->msg.Is<PoisonPill>()) {
+    FreeEnvelope(e);
+    BeginStop();
+    return;
+  }
+  if (const Terminated* t = e->msg.As<Terminated>()) {
+    // The watch is over; a later Watch of the same PID starts a new one.
+    if (Extra* x = extra_.load(std::memory_order_acquire)) {
+      auto it = std::find_if(x->watching.begin(), x->watching.end(),
+                             [t](const PID& p) { return p == t->actor; });
+      if (it != x->watching.end()) x->watching.erase(it);
+    }
+  }
+  ReceiveContext ctx(this, e);
+  try {
+    actor_->Receive(ctx);
+  } catch (...) {
+    pending_error_ = std::current_exception();
+  }
+  if (pending_error_) {
+    std::exception_ptr error = std::move(pending_error_);
+    pending_error_ = nullptr;
+    HandleFailure(std::move(error), e, nullptr);
+    FreeEnvelope(e);
+    return;
+  }
+  if (ctx.unhandled()) {
+    system_->DeadLetter(e, DeadLetterReason::kUnhandled, this, name_);
+    return;
+  }
+  FreeEnvelope(e);
+}
+
+// ---------------------------------------------------------------------------
+// Replies and requests.
+
+Status ActorCell::ReplyTo(Envelope* request, Message&& reply, ActorCell* replier) {
+  switch (request->reply_kind) {
+    case ReplyKind::kSlot: {
+      ReplySlot* slot = request->slot;
+      request->reply_kind = ReplyKind::kNone;
+      if (!slot->Complete(std::move(reply))) {
+        // The asker gave up (timeout) or was failed: a late reply.
+        Envelope* late = NewEnvelope();
+        late->msg = std::move(reply);
+        if (replier != nullptr) {
+          replier->AddRef();
+          late->sender = replier;
+        }
+        SystemImpl* sys = replier != nullptr ? replier->system_ : nullptr;
+        if (sys != nullptr) {
+          sys->DeadLetter(late, DeadLetterReason::kAskTimedOut, nullptr, "<asker>");
+        } else {
+          FreeEnvelope(late);
+        }
+      }
+      slot->Release();
+      return Status();
+    }
+    case ReplyKind::kRequest: {
+      ActorCell* requester = request->requester;
+      request->reply_kind = ReplyKind::kNone;
+      Envelope* r = NewEnvelope();
+      r->sys = SysKind::kRequestReply;
+      r->request_id = request->request_id;
+      r->msg = std::move(reply);
+      if (replier != nullptr) {
+        replier->AddRef();
+        r->sender = replier;
+      }
+      requester->PostSystem(r);
+      requester->Release();
+      return Status();
+    }
+    case ReplyKind::kNone:
+      break;
+  }
+  return FailedPreconditionError("nobody is waiting for a reply to this message");
+}
+
+void ActorCell::FailReply(Envelope* request, Status error) {
+  switch (request->reply_kind) {
+    case ReplyKind::kSlot:
+      request->slot->Fail(std::move(error));
+      request->slot->Release();
+      break;
+    case ReplyKind::kRequest: {
+      Envelope* r = NewEnvelope();
+      r->sys = SysKind::kRequestReply;
+      r->request_id = request->request_id;
+      r->is_error = true;
+      r->msg = std::move(error);
+      request->requester->PostSystem(r);
+      request->requester->Release();
+      break;
+    }
+    case ReplyKind::kNone:
+      return;
+  }
+  request->reply_kind = ReplyKind::kNone;
+}
+
+Status ActorCell::Reply(Envelope* request, Message&& reply) {
+  if (request->expects_reply()) return ReplyTo(request, std::move(reply), this);
+  if (request->sender != nullptr) {
+    Envelope* out = NewEnvelope();
+    out->msg = std::move(reply);
+    AddRef();
+    out->sender = this;
+    return request->sender->PostUser(out);
+  }
+  return FailedPreconditionError("nobody to reply to: the message has no sender and no asker");
+}
+
+void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback) {
+  Extra& x = extra();
+  uint64_t id = ++x.next_request_id;
+  TimePoint deadline = system_->Now() + timeout;
+  x.requests.push_back({id, deadline, std::move(callback)});
+  Envelope* e = NewEnvelope();
+  e->msg = std::move(msg);
+  AddRef();
+  e->sender = this;
+  AddRef();
+  e->requester = this;
+  e->reply_kind = ReplyKind::kRequest;
+  e->request_id = id;
+  if (to.cell() == nullptr) {
+    system_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, "<empty PID>");
+  } else {
+    to.cell()->PostUser(e).IgnoreError();  // a failure comes back as an error reply
+  }
+  if (deadline < x.armed_deadline) ArmRequestTimer(deadline);
+}
+
+void ActorCell::ArmRequestTimer(TimePoint deadline) {
+  Extra& x = extra();
+  x.armed_deadline = deadline;
+  PID self = self_;
+  system_->timers().Schedule(deadline, [self] {
+    if (ActorCell* c = self.cell()) c->PostSystem(SysKind::kRequestCheck);
+  });
+}
+
+void ActorCell::RunRequestReply(Envelope* e) {
+  Extra& x = extra();
+  auto it = std::lower_bound(x.requests.begin(), x.requests.end(), e->request_id,
+                             [](const PendingRequest& r, uint64_t id) { return r.id < id; });
+  if (it == x.requests.end() || it->id != e->request_id || !it->callback) {
+    // Its deadline passed already: the reply is late.
+    if (e->is_error) {
+      FreeEnvelope(e);
+    } else {
+      system_->DeadLetter(e, DeadLetterReason::kAskTimedOut, this, name_);
+    }
+    return;
+  }
+  RequestCallback cb = std::move(it->callback);
+  it->callback = nullptr;
+  while (!x.requests.empty() && !x.requests.front().callback) x.requests.pop_front();
+  ReceiveContext ctx(this, e);
+  try {
+    if (e->is_error) {
+      Status s = std::move(*e->msg.As<Status>());
+      cb(ctx, Result<Message>(std::move(s)));
+    } else {
+      cb(ctx, Result<Message>(std::move(e->msg)));
+    }
+  } catch (...) {
+    pending_error_ = std::current_exception();
+  }
+  if (pending_error_) {
+    std::exception_ptr error = std::move(pending_error_);
+    pending_error_ = nullptr;
+    HandleFailure(std::move(error), nullptr, nullptr);
+  }
+  FreeEnvelope(e);
+}
+
+void ActorCell::CheckRequestDeadlines() {
+  Extra& x = extra();
+  x.armed_deadline = TimePoint::max();
+  TimePoint now = system_->Now();
+  TimePoint earliest = TimePoint::max();
+  // Collect first: a callback may start new requests (which appends).
+  std::vector<RequestCallback> expired;
+  for (PendingRequest& r : x.requests) {
+    if (!r.callback) continue;
+    if (r.deadline <= now) {
+      expired.push_back(std::move(r.callback));
+      r.callback = nullptr;
+    } else {
+      earliest = std::min(earliest, r.deadline);
+    }
+  }
+  while (!x.requests.empty() && !x.requests.front().callback) x.requests.pop_front();
+  if (earliest != TimePoint::max()) ArmRequestTimer(earliest);
+  for (RequestCallback& cb : expired) {
+    if (life() != Life::kRunning) return;
+    Envelope* e = NewEnvelope();
+    ReceiveContext ctx(this, e);
+    try {
+      cb(ctx, Result<Message>(TimeoutError("request timed out")));
+    } catch (...) {
+      pending_error_ = std::current_exception();
+    }
+    FreeEnvelope(e);
+    if (pending_error_) {
+      std::exception_ptr error = std::move(pending_error_);
+      pending_error_ = nullptr;
+      HandleFailure(std::move(error), nullptr, nullptr);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Supervision.
+
+void ActorCell::HandleFailure(std::exception_ptr error, Envelope* request,
+                              ActorCell* escalating_child) {
+  std::string what = DescribeError(error);
+  if (request != nullptr && request->expects_reply()) {
+    FailReply(request, Status(StatusCode::kActorFailed, "actor " + name_ + " failed: " + what));
+  }
+  if (system_->logger().Enabled(LogLevel::kWarn)) {
+    system_->logger().Log(LogLevel::kWarn, "actor " + name_ + " failed: " + what);
+  }
+  std::optional<Directive> d = supervisor().Decide(error);
+  if (!d) {
+    Suspend("no supervisor rule for: " + what);
+    return;
+  }
+  ApplyDirective(*d, error, escalating_child);
+}
+
+void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
+                               ActorCell* escalating_child) {
+  const Supervisor& sup = supervisor();
+  switch (d) {
+    case Directive::kResume:
+      if (escalating_child != nullptr) escalating_child->PostSystem(SysKind::kReinstate);
+      return;
+    case Directive::kStop:
+      if (sup.strategy() == Strategy::kOneForAll && parent_ != nullptr) {
+        Envelope* e = NewEnvelope();
+        e->sys = SysKind::kApplyToChildren;
+        e->msg = Directive::kStop;
+        parent_->PostSystem(e);
+        life_.store(Life::kSuspended, std::memory_order_release);
+        return;
+      }
+      BeginStop();
+      return;
+    case Directive::kRestart: {
+      Extra& x = extra();
+      TimePoint now = system_->Now();
+      if (sup.max_retries() >= 0) {
+        if (x.failures_in_window == 0 || now - x.window_start > sup.window()) {
+          x.window_start = now;
+          x.failures_in_window = 0;
+        }
+        if (++x.failures_in_window > sup.max_retries()) {
+          system_->logger().Log(LogLevel::kWarn, "actor " + name_ +
+                                                     " exceeded its restart limit; stopping");
+          BeginStop();
+          return;
+        }
+      }
+      if (sup.strategy() == Strategy::kOneForAll && parent_ != nullptr) {
+        Envelope* e = NewEnvelope();
+        e->sys = SysKind::kApplyToChildren;
+        e->msg = Directive::kRestart;
+        parent_->PostSystem(e);
+        life_.store(Life::kSuspended, std::memory_order_release);
+        return;
+      }
+      Duration delay{0};
+      if (sup.backoff_initial().count() > 0) {
+        delay = sup.backoff_initial();
+        for (int i = 0; i < x.consecutive_restarts && delay < sup.backoff_max(); ++i) delay *= 2;
+        delay = std::min(delay, std::max(sup.backoff_max(), sup.backoff_initial()));
+      }
+      x.consecutive_restarts++;
+      if (delay.count() > 0) {
+        life_.store(Life::kRestarting, std::memory_order_release);
+        PID self = self_;
+        system_->timers().Schedule(system_->Now() + delay, [self] {
+          if (ActorCell* c = self.cell()) c->PostSystem(SysKind::kRestart);
+        });
+        return;
+      }
+      BeginRestart();
+      return;
+    }
+    case Directive::kEscalate:
+      life_.store(Life::kSuspended, std::memory_order_release);
+      if (parent_ != nullptr) {
+        Envelope* e = NewEnvelope();
+        e->sys = SysKind::kFailure;
+        e->msg = error;
+        AddRef();
+        e->sender = this;
+        parent_->PostSystem(e);
+      } else {
+        BeginStop();
+      }
+      return;
+  }
+}
+
+void ActorCell::Suspend(const std::string& reason) {
+  life_.store(Life::kSuspended, std::memory_order_release);
+  system_->events().Publish(ActorSuspended{self_, reason});
+}
+
+void ActorCell::Reinstate() {
+  life_.store(Life::kRunning, std::memory_order_release);
+  system_->events().Publish(ActorReinstated{self_});
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x != nullptr && !x->deferred.empty()) {
+    std::vector<Envelope*> deferred;
+    deferred.swap(x->deferred);
+    for (Envelope* e : deferred) HandleSystem(e);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle.
+
+Status ActorCell::Start() {
+  sched_.store(1, std::memory_order_seq_cst);  // hold turns off until PreStart is done
+  Status result;
+  try {
+    actor_ = factory_ ? factory_() : nullptr;
+    if (actor_ == nullptr) {
+      result = InvalidArgumentError("actor factory returned null");
+    } else {
+      Context ctx(this);
+      in_turn_ = true;
+      result = actor_->PreStart(ctx);
+      in_turn_ = false;
+      if (!result.ok()) {
+        result = Status(StatusCode::kActorFailed, "PreStart of " + name_ + " failed: " +
+                                                      result.ToString());
+      }
+    }
+  } catch (...) {
+    in_turn_ = false;
+    result = Status(StatusCode::kActorFailed,
+                    "PreStart of " + name_ + " threw: " + DescribeError(std::current_exception()));
+  }
+  if (!result.ok()) {
+    actor_.reset();
+    // Children PreStart may have spawned are stopped; this cell goes away.
+    life_.store(Life::kStopping, std::memory_order_release);
+    StopChildren();
+    life_.store(Life::kTerminated, std::memory_order_release);
+    sched_.store(0, std::memory_order_seq_cst);
+    return result;
+  }
+  started_ns_.store(NowNs(), std::memory_order_relaxed);
+  life_.store(Life::kRunning, std::memory_order_release);
+  system_->OnActorStarted();
+  system_->events().Publish(ActorStarted{self_});
+  sched_.store(0, std::memory_order_seq_cst);
+  if (HasRunnableWork() && sched_.exchange(1, std::memory_order_seq_cst) == 0) {
+    AddRef();
+    system_->dispatcher().Submit(this);
+  }
+  return Status();
+}
+
+bool ActorCell::AttachChild(ActorCell* child) {
+  std::lock_guard<std::mutex> lock(StripeFor(this));
+  Life l = life();
+  if (l == Life::kStopping || l == Life::kTerminated) return false;
+  child->AddRef();
+  extra().children.push_back(PID::Adopt(child));
+  return true;
+}
+
+std::vector<PID> ActorCell::Children() {
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x == nullptr) return {};
+  std::lock_guard<std::mutex> lock(StripeFor(this));
+  return x->children;
+}
+
+bool ActorCell::StopChildren() {
+  std::vector<PID> children = Children();
+  for (const PID& c : children) c.cell()->PostSystem(SysKind::kStop);
+  return !children.empty();
+}
+
+void ActorCell::BeginStop() {
+  Life l = life();
+  if (l == Life::kTerminated) return;
+  if (l == Life::kStopping && pending_op_ == PendingOp::kStop) return;
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    life_.store(Life::kStopping, std::memory_order_release);
+  }
+  pending_op_ = PendingOp::kStop;
+  StopChildren();
+  MaybeFinishPending();
+}
+
+void ActorCell::BeginRestart() {
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    life_.store(Life::kRestarting, std::memory_order_release);
+  }
+  pending_op_ = PendingOp::kRestart;
+  StopChildren();
+  MaybeFinishPending();
+}
+
+void ActorCell::MaybeFinishPending() {
+  if (pending_op_ == PendingOp::kNone) return;
+  {
+    Extra* x = extra_.load(std::memory_order_acquire);
+    if (x != nullptr) {
+      std::lock_guard<std::mutex> lock(StripeFor(this));
+      if (!x->children.empty()) return;
+    }
+  }
+  PendingOp op = pending_op_;
+  pending_op_ = PendingOp::kNone;
+  if (op == PendingOp::kStop) {
+    FinishStop();
+  } else {
+    FinishRestart();
+  }
+}
+
+void ActorCell::FinishRestart() {
+  if (actor_ != nullptr) {
+    Context ctx(this);
+    try {
+      Status s = actor_->PostStop(ctx);
+      if (!s.ok()) system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
+    } catch (...) {
+      system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
+                                                 DescribeError(std::current_exception()));
+    }
+  }
+  actor_.reset();
+  std::exception_ptr failure;
+  try {
+    actor_ = factory_();
+    if (actor_ == nullptr) throw std::runtime_error("actor factory returned null");
+    Context ctx(this);
+    Status s = actor_->PreStart(ctx);
+    if (!s.ok()) failure = std::make_exception_ptr(ActorError(s));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  started_ns_.store(NowNs(), std::memory_order_relaxed);
+  life_.store(Life::kRunning, std::memory_order_release);
+  system_->events().Publish(ActorRestarted{self_, restarts()});
+  if (failure) {
+    if (actor_ == nullptr) {
+      BeginStop();
+      return;
+    }
+    HandleFailure(failure, nullptr, nullptr);
+    return;
+  }
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x != nullptr && !x->deferred.empty()) {
+    std::vector<Envelope*> deferred;
+    deferred.swap(x->deferred);
+    for (Envelope* e : deferred) HandleSystem(e);
+  }
+}
+
+void ActorCell::FinishStop() {
+  if (actor_ != nullptr) {
+    Context ctx(this);
+    try {
+      Status s = actor_->PostStop(ctx);
+      if (!s.ok()) system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
+    } catch (...) {
+      system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
+                                                 DescribeError(std::current_exception()));
+    }
+  }
+  actor_.reset();
+  factory_ = nullptr;
+  // Stop watching others (they need not tell a dead watcher).
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x != nullptr) {
+    for (const PID& w : x->watching) w.cell()->RemoveWatcher(this);
+    x->watching.clear();
+    x->requests.clear();
+    for (Envelope* e : x->deferred) FreeEnvelope(e);
+    x->deferred.clear();
+  }
+  std::vector<ActorCell*> watchers;
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    life_.store(Life::kTerminated, std::memory_order_release);
+    if (x != nullptr) watchers.swap(x->watchers);
+  }
+  system_->Unregister(this);
+  DrainUserToDeadLetters();
+  for (ActorCell* w : watchers) {
+    Envelope* e = NewEnvelope();
+    e->msg = Terminated{self_};
+    AddRef();
+    e->sender = this;
+    w->PostUser(e, /*force=*/true).IgnoreError();
+    w->Release();
+  }
+  // Detach from the parent; tell it if it waits for its children.
+  if (parent_ != nullptr) {
+    bool notify = false;
+    {
+      std::lock_guard<std::mutex> lock(StripeFor(parent_));
+      Extra* px = parent_->extra_.load(std::memory_order_acquire);
+      if (px != nullptr) {
+        auto it = std::find_if(px->children.begin(), px->children.end(),
+                               [this](const PID& p) { return p.cell() == this; });
+        if (it != px->children.end()) {
+          // Swap-remove; release the reference outside the lock (below).
+          std::iter_swap(it, px->children.end() - 1);
+          PID gone = std::move(px->children.back());
+          px->children.pop_back();
+          Life pl = parent_->life();
+          notify = pl == Life::kStopping || pl == Life::kRestarting;
+          // `gone` drops its reference here, still under the lock; our own
+          // self_ keeps this cell alive.
+        }
+      }
+    }
+    if (notify) parent_->PostSystem(SysKind::kChildTerminated);
+  }
+  if (!is_root_) {
+    system_->events().Publish(ActorStopped{self_});
+  }
+  system_->OnActorTerminated(this);
+  PID self = std::move(self_);  // the cell may be freed when this goes
+}
+
+void ActorCell::DrainUserToDeadLetters() {
+  while (Envelope* e = PopUser()) {
+    system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Watch.
+
+void ActorCell::AddWatcher(ActorCell* watcher) {
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    if (life() != Life::kTerminated) {
+      Extra& x = extra();
+      if (std::find(x.watchers.begin(), x.watchers.end(), watcher) == x.watchers.end()) {
+        watcher->AddRef();
+        x.watchers.push_back(watcher);
+      }
+      return;
+    }
+  }
+  // Already dead: Terminated at once.
+  Envelope* e = NewEnvelope();
+  AddRef();
+  e->msg = Terminated{PID::Adopt(this)};
+  watcher->PostUser(e, /*force=*/true).IgnoreError();
+}
+
+void ActorCell::RemoveWatcher(ActorCell* watcher) {
+  ActorCell* removed = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    Extra* x = extra_.load(std::memory_order_acquire);
+    if (x == nullptr) return;
+    auto it = std::find(x->watchers.begin(), x->watchers.end(), watcher);
+    if (it == x->watchers.end()) return;
+    removed = *it;
+    x->watchers.erase(it);
+  }
+  removed->Release();
+}
+
+void ActorCell::Watch(ActorCell* target) {
+  if (target == nullptr || target == this) return;
+  Extra& x = extra();
+  bool known = std::any_of(x.watching.begin(), x.watching.end(),
+                           [target](const PID& p) { return p.cell() == target; });
+  if (known) return;  // one Terminated per watch, however often Watch is called
+  target->AddRef();
+  x.watching.push_back(PID::Adopt(target));
+  target->AddWatcher(this);
+}
+
+void ActorCell::Unwatch(ActorCell* target) {
+  if (target == nullptr) return;
+  Extra& x = extra();
+  auto it = std::find_if(x.watching.begin(), x.watching.end(),
+                         [target](const PID& p) { return p.cell() == target; });
+  if (it != x.watching.end()) x.watching.erase(it);
+  target->RemoveWatcher(this);
+}
+
+}  // namespace akt::internal

@@ -1,0 +1,198 @@
+// The control block of one actor: mailbox, scheduling flag, lifecycle,
+// supervision state. A PID is a counted reference to it.
+//
+// Threading: producers (any thread) only push envelopes and flip the
+// scheduled flag; everything else is touched only inside the actor's own turn
+// (one thread at a time), except the few fields guarded by the cell's stripe
+// lock (children, watchers) and the atomics read by introspection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "akt/actor.h"
+#include "akt/context.h"
+#include "akt/events.h"
+#include "akt/pid.h"
+#include "akt/spawn_options.h"
+#include "envelope.h"
+#include "mpsc_queue.h"
+
+namespace akt::internal {
+
+class SystemImpl;
+
+// Mailboxes other than the default unbounded MPSC queue.
+class UserMailbox {
+ public:
+  enum class PushResult { kOk, kFullReject, kFullDeadLetter };
+  virtual ~UserMailbox() = default;
+  // `force` bypasses a capacity limit (akt's own messages, e.g. Terminated).
+  virtual PushResult Push(Envelope* e, bool force) = 0;
+  virtual Envelope* Pop() = 0;  // consumer only; null when empty
+};
+// Null for the default (unbounded) kind.
+std::unique_ptr<UserMailbox> MakeUserMailbox(const MailboxSpec& spec);
+
+// Striped locks for the few cross-thread structures of a cell.
+std::mutex& StripeFor(const void* p);
+
+class ActorCell {
+ public:
+  enum class Life : uint8_t {
+    kStarting,    // PreStart running
+    kRunning,     // processing messages
+    kSuspended,   // a supervisor suspended it (or it escalated); waits
+    kRestarting,  // waiting for backoff or for children to stop
+    kStopping,    // waiting for children to stop
+    kTerminated,  // gone; every message goes to dead letters
+  };
+
+  ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCell* parent,
+            ActorFactory factory, const SpawnOptions& options, int default_throughput);
+  ~ActorCell();
+  ActorCell(const ActorCell&) = delete;
+  ActorCell& operator=(const ActorCell&) = delete;
+
+  void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // ---- producers (any thread) ----
+  // Enqueues a user message; always takes ownership of `e`. On failure the
+  // envelope went to dead letters (its requester, if any, got the error).
+  Status PostUser(Envelope* e, bool force = false);
+  void PostSystem(Envelope* e);
+  void PostSystem(SysKind kind);
+
+  // ---- dispatcher ----
+  // Runs one turn. True: still scheduled, run again (the dispatcher keeps its
+  // reference). False: idle (the dispatcher releases its reference).
+  bool RunTurn();
+  // The dispatcher is stopping and drops this queued cell.
+  void AbandonTurn();
+
+  // ---- spawning (called by SystemImpl) ----
+  // Runs PreStart on the calling thread. On failure the cell is terminated.
+  Status Start();
+  bool AttachChild(ActorCell* child);  // false if this cell is stopping
+
+  // ---- watch ----
+  void AddWatcher(ActorCell* watcher);
+  void RemoveWatcher(ActorCell* watcher);
+
+  // ---- inside the actor's turn ----
+  Status Reply(Envelope* request, Message&& reply);
+  static Status ReplyTo(Envelope* request, Message&& reply, ActorCell* replier);
+  static void FailReply(Envelope* request, Status error);
+  void StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback);
+  void ReportError(std::exception_ptr error) { pending_error_ = std::move(error); }
+  void Watch(ActorCell* target);
+  void Unwatch(ActorCell* target);
+  std::vector<PID> Children();
+  bool in_turn() const { return in_turn_; }
+
+  // ---- introspection (any thread) ----
+  const PID& self() const { return self_; }
+  const std::string& name() const { return name_; }
+  const std::string& address();
+  uint64_t id() const { return id_; }
+  SystemImpl* system() const { return system_; }
+  ActorCell* parent() const { return parent_; }
+  Life life() const { return life_.load(std::memory_order_acquire); }
+  uint64_t processed() const { return processed_.load(std::memory_order_relaxed); }
+  Duration last_duration() const {
+    return Duration(last_duration_ns_.load(std::memory_order_relaxed));
+  }
+  uint32_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
+  Duration uptime() const;
+  std::size_t mailbox_size() const;
+
+ private:
+  struct PendingRequest {
+    uint64_t id;
+    TimePoint deadline;
+    RequestCallback callback;  // empty once completed
+  };
+  enum class PendingOp : uint8_t { kNone, kStop, kRestart };
+  // State that most actors never need; allocated on first use.
+  struct Extra {
+    // Guarded by StripeFor(this cell).
+    std::vector<PID> children;
+    std::vector<ActorCell*> watchers;  // one reference each
+    // Own turn only.
+    std::vector<PID> watching;
+    std::deque<PendingRequest> requests;
+    uint64_t next_request_id = 0;
+    TimePoint armed_deadline = TimePoint::max();
+    std::vector<Envelope*> deferred;  // sys items that wait while suspended
+    int failures_in_window = 0;
+    TimePoint window_start{};
+    int consecutive_restarts = 0;
+    std::once_flag address_once;
+    std::string address;
+  };
+  Extra& extra();
+
+  void ScheduleIfIdle();
+  bool HasRunnableWork() const;
+  Envelope* PopUser();
+  void ProcessSystemMessages();
+  void HandleSystem(Envelope* e);
+  void Invoke(Envelope* e);
+  void HandleFailure(std::exception_ptr error, Envelope* request, ActorCell* escalating_child);
+  void ApplyDirective(Directive d, const std::exception_ptr& error, ActorCell* escalating_child);
+  void Suspend(const std::string& reason);
+  void Reinstate();
+  void BeginStop();
+  void BeginRestart();
+  void MaybeFinishPending();
+  void FinishStop();
+  void FinishRestart();
+  void RunRequestReply(Envelope* e);
+  void CheckRequestDeadlines();
+  void ArmRequestTimer(TimePoint deadline);
+  void DrainUserToDeadLetters();
+  bool StopChildren();  // true if there were children to wait for
+  const Supervisor& supervisor() const;
+
+  std::atomic<uint32_t> refs_{0};
+  std::atomic<uint32_t> sched_{0};
+  std::atomic<Life> life_{Life::kStarting};
+  PendingOp pending_op_ = PendingOp::kNone;
+  bool in_turn_ = false;
+  bool is_root_ = false;
+  int throughput_;
+  MpscQueue user_q_;
+  MpscQueue sys_q_;
+  std::unique_ptr<UserMailbox> custom_;
+  std::atomic<uint64_t> user_pushed_{0};
+  std::atomic<uint64_t> user_popped_{0};
+  std::atomic<uint64_t> sys_pushed_{0};
+  std::atomic<uint64_t> sys_popped_{0};
+  std::atomic<uint64_t> processed_{0};
+  std::atomic<int64_t> last_duration_ns_{0};
+  std::atomic<uint32_t> restarts_{0};
+  std::atomic<int64_t> started_ns_{0};
+  SystemImpl* system_;
+  ActorCell* parent_;  // one reference held; null for the root
+  uint64_t id_;
+  std::string name_;
+  std::unique_ptr<Actor> actor_;
+  ActorFactory factory_;
+  std::shared_ptr<const Supervisor> supervisor_;
+  std::atomic<Extra*> extra_{nullptr};
+  std::exception_ptr pending_error_;
+  PID self_;  // reset when terminated (breaks the self-reference)
+
+  friend class SystemImpl;
+};
+
+}  // namespace akt::internal

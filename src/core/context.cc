@@ -1,0 +1,78 @@
+#include "akt/context.h"
+
+#include "actor_cell.h"
+#include "system_impl.h"
+
+namespace akt {
+
+using internal::ActorCell;
+using internal::Envelope;
+
+const PID& Context::self() const { return cell_->self(); }
+ActorSystem& Context::system() const { return cell_->system()->owner(); }
+Logger& Context::logger() const { return cell_->system()->logger(); }
+
+Result<PID> Context::Spawn(std::string name, ActorFactory factory, SpawnOptions options) {
+  return cell_->system()->Spawn(cell_, std::move(name), std::move(factory), options);
+}
+
+std::vector<PID> Context::Children() const { return cell_->Children(); }
+
+Status Context::Tell(const PID& to, Message msg) {
+  if (!to) return NotFoundError("tell to an empty PID");
+  Envelope* e = internal::NewEnvelope();
+  e->msg = std::move(msg);
+  cell_->AddRef();
+  e->sender = cell_;
+  return to.cell()->PostUser(e);
+}
+
+void Context::Watch(const PID& to) { cell_->Watch(to.cell()); }
+void Context::Unwatch(const PID& to) { cell_->Unwatch(to.cell()); }
+void Context::Stop(const PID& pid) { pid.Stop(); }
+
+Message& ReceiveContext::message() { return env_->msg; }
+
+const PID& ReceiveContext::sender() const {
+  static const PID kNobody;
+  // The envelope holds a counted raw pointer; expose it as a PID without
+  // touching the count by keeping one cached per context.
+  if (env_->sender == nullptr) return kNobody;
+  if (!sender_cache_) {
+    env_->sender->AddRef();
+    sender_cache_ = PID::Adopt(env_->sender);
+  }
+  return sender_cache_;
+}
+
+Status ReceiveContext::Reply(Message reply) { return cell_->Reply(env_, std::move(reply)); }
+
+void ReceiveContext::Err(Status error) {
+  cell_->ReportError(std::make_exception_ptr(ActorError(std::move(error))));
+}
+
+void ReceiveContext::Err(std::exception_ptr error) { cell_->ReportError(std::move(error)); }
+
+void ReceiveContext::Unhandled() { unhandled_ = true; }
+
+Status ReceiveContext::Forward(const PID& to) {
+  if (!to) return NotFoundError("forward to an empty PID");
+  // A new envelope that inherits the sender and the pending reply.
+  Envelope* e = internal::NewEnvelope();
+  e->msg = std::move(env_->msg);
+  e->sender = std::exchange(env_->sender, nullptr);
+  e->reply_kind = std::exchange(env_->reply_kind, internal::ReplyKind::kNone);
+  e->request_id = env_->request_id;
+  if (e->reply_kind == internal::ReplyKind::kSlot) {
+    e->slot = env_->slot;
+  } else if (e->reply_kind == internal::ReplyKind::kRequest) {
+    e->requester = env_->requester;
+  }
+  return to.cell()->PostUser(e);
+}
+
+void RequestBuilder::Then(RequestCallback callback) && {
+  cell_->StartRequest(std::move(to_), std::move(msg_), timeout_, std::move(callback));
+}
+
+}  // namespace akt

@@ -1,0 +1,64 @@
+// The mailbox node: one message plus who sent it and who waits for an answer.
+// Envelopes come from a per-thread cache backed by a bounded global pool, so
+// steady-state messaging does not allocate.
+#pragma once
+
+#include <cstdint>
+
+#include "akt/message.h"
+#include "akt/status.h"
+#include "mpsc_queue.h"
+
+namespace akt::internal {
+
+class ActorCell;
+class ReplySlot;
+
+// System message kinds; kUser marks an ordinary message.
+enum class SysKind : uint8_t {
+  kUser = 0,
+  kStop,             // begin stopping
+  kRestart,          // restart now (user request or supervisor after backoff)
+  kKill,             // fail with ActorKilledError
+  kReinstate,        // resume after suspension
+  kChildTerminated,  // a child finished stopping (sent only while stopping)
+  kFailure,          // a child escalated; msg holds std::exception_ptr
+  kRequestReply,     // a reply for one of our Requests; msg = reply or Status
+  kRequestCheck,     // a request deadline may have passed
+  kApplyToChildren,  // OneForAll: msg holds the directive for all children
+};
+
+// Who is waiting for an answer to this message.
+enum class ReplyKind : uint8_t {
+  kNone = 0,
+  kSlot,     // a thread blocked in Ask: `slot` (one reference held)
+  kRequest,  // an actor's Request: `requester` (one reference held) + request_id
+};
+
+struct Envelope : QueueNode {
+  ActorCell* sender = nullptr;  // one reference held, or null
+  union {
+    ReplySlot* slot;
+    ActorCell* requester;
+  };
+  uint64_t request_id = 0;
+  ReplyKind reply_kind = ReplyKind::kNone;
+  SysKind sys = SysKind::kUser;
+  bool is_error = false;  // kRequestReply: msg holds a Status
+  Message msg;
+
+  bool expects_reply() const { return reply_kind != ReplyKind::kNone; }
+};
+
+// A fresh envelope; free it with FreeEnvelope (releases sender and reply refs).
+Envelope* NewEnvelope();
+void FreeEnvelope(Envelope* e);
+
+// Pool figures, for tests and benchmarks.
+struct EnvelopePoolStats {
+  uint64_t allocated;  // envelopes obtained from operator new so far
+  uint64_t freed;      // envelopes returned to operator delete so far
+};
+EnvelopePoolStats GetEnvelopePoolStats();
+
+}  // namespace akt::internal

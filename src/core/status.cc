@@ -1,0 +1,53 @@
+#include "akt/status.h"
+
+namespace akt {
+
+std::string_view StatusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "OK";
+    case StatusCode::kTimeout: return "TIMEOUT";
+    case StatusCode::kNotFound: return "NOT_FOUND";
+    case StatusCode::kStopped: return "STOPPED";
+    case StatusCode::kMailboxFull: return "MAILBOX_FULL";
+    case StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
+    case StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
+    case StatusCode::kUnhandled: return "UNHANDLED";
+    case StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case StatusCode::kActorFailed: return "ACTOR_FAILED";
+    case StatusCode::kTypeMismatch: return "TYPE_MISMATCH";
+    case StatusCode::kSystemStopped: return "SYSTEM_STOPPED";
+    case StatusCode::kCancelled: return "CANCELLED";
+    case StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case StatusCode::kInternal: return "INTERNAL";
+  }
+  return "UNKNOWN";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  std::string s(StatusCodeName(code_));
+  if (!message_.empty()) {
+    s += ": ";
+    s += message_;
+  }
+  return s;
+}
+
+Status TimeoutError(std::string m) { return Status(StatusCode::kTimeout, std::move(m)); }
+Status NotFoundError(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
+Status StoppedError(std::string m) { return Status(StatusCode::kStopped, std::move(m)); }
+Status MailboxFullError(std::string m) { return Status(StatusCode::kMailboxFull, std::move(m)); }
+Status InvalidArgumentError(std::string m) {
+  return Status(StatusCode::kInvalidArgument, std::move(m));
+}
+Status AlreadyExistsError(std::string m) {
+  return Status(StatusCode::kAlreadyExists, std::move(m));
+}
+Status FailedPreconditionError(std::string m) {
+  return Status(StatusCode::kFailedPrecondition, std::move(m));
+}
+Status SystemStoppedError(std::string m) {
+  return Status(StatusCode::kSystemStopped, std::move(m));
+}
+
+}  // namespace akt

@@ -1,0 +1,352 @@
+#include "system_impl.h"
+
+#include <functional>
+
+#include "names.h"
+
+namespace akt::internal {
+namespace {
+
+class RootActor final : public Actor {
+ public:
+  void Receive(ReceiveContext& ctx) override { ctx.Unhandled(); }
+};
+
+Status ErrorForDeadLetter(DeadLetterReason reason, std::string_view name) {
+  switch (reason) {
+    case DeadLetterReason::kNoSuchActor:
+      return NotFoundError("no actor named " + std::string(name));
+    case DeadLetterReason::kStopped:
+      return StoppedError("actor " + std::string(name) + " stopped");
+    case DeadLetterReason::kMailboxFull:
+      return MailboxFullError("mailbox of " + std::string(name) + " is full");
+    case DeadLetterReason::kUnhandled:
+      return Status(StatusCode::kUnhandled, "actor " + std::string(name) + " did not handle it");
+    case DeadLetterReason::kAskTimedOut:
+      return TimeoutError("late reply");
+  }
+  return Status(StatusCode::kInternal, "unknown dead letter reason");
+}
+
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+SystemImpl::SystemImpl(ActorSystem* owner, SystemOptions options)
+    : owner_(owner), options_(std::move(options)), slots_(1024) {
+  logger_ = options_.logger ? options_.logger : MakeStderrLogger(LogLevel::kWarn);
+  address_prefix_ = "akt://" + options_.name + "/";
+  if (options_.deterministic) {
+    timers_ = MakeManualTimerService();
+    dispatcher_ = MakeManualDispatcher();
+  } else {
+    timers_ = MakeThreadTimerService();
+    DispatcherOptions d;
+    d.workers = options_.workers;
+    d.idle_spin = options_.idle_spin;
+    dispatcher_ = MakeWorkStealingDispatcher(d);
+  }
+  SpawnOptions root_options;
+  root_options.supervisor = std::make_shared<const Supervisor>(
+      Supervisor().ClearRules().WithAnyErrorDirective(Directive::kResume));
+  root_ = new ActorCell(this, 0, "akt.user", nullptr,
+                        [] { return std::unique_ptr<Actor>(new RootActor()); }, root_options,
+                        options_.throughput);
+  root_->is_root_ = true;
+  root_holder_ = root_->self();
+}
+
+SystemImpl::~SystemImpl() = default;
+
+Status SystemImpl::Start() {
+  State expected = State::kNew;
+  if (!state_.compare_exchange_strong(expected, State::kRunning)) {
+    return FailedPreconditionError("actor system " + options_.name + " was already started");
+  }
+  dispatcher_->Start();
+  Status s = root_->Start();
+  return s;
+}
+
+Status SystemImpl::Stop() {
+  State expected = State::kRunning;
+  if (!state_.compare_exchange_strong(expected, State::kStopping)) {
+    if (expected == State::kNew) {
+      state_.store(State::kStopped);
+      dispatcher_->Stop();
+      timers_->Stop();
+      root_->life_.store(ActorCell::Life::kTerminated);
+      root_->self_ = PID();  // the root never started; let it go
+    }
+    return Status();  // idempotent
+  }
+  root_->PostSystem(SysKind::kStop);
+  TimePoint deadline = Now() + options_.shutdown_timeout;
+  bool stopped;
+  if (dispatcher_->deterministic()) {
+    while (!root_terminated_ && PumpUntil(deadline)) {
+    }
+    stopped = root_terminated_;
+  } else {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    stopped = stop_cv_.wait_until(lock, Clock::now() + options_.shutdown_timeout,
+                                  [this] { return root_terminated_; });
+  }
+  // Nobody will answer now: fail every Ask still waiting.
+  slots_.FailAll(SystemStoppedError("actor system " + options_.name + " stopped"));
+  state_.store(State::kStopped, std::memory_order_seq_cst);
+  timers_->Stop();
+  dispatcher_->Stop();
+  if (!stopped) {
+    logger_->Log(LogLevel::kError, "actor system " + options_.name +
+                                       ": actors did not stop within the shutdown timeout");
+    return TimeoutError("actors did not stop within the shutdown timeout");
+  }
+  return Status();
+}
+
+void SystemImpl::OnActorTerminated(ActorCell* cell) {
+  if (cell == root_) {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    root_terminated_ = true;
+    stop_cv_.notify_all();
+    return;
+  }
+  actors_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+SystemImpl::Shard& SystemImpl::ShardFor(std::string_view name) const {
+  return shards_[std::hash<std::string_view>()(name) % kShards];
+}
+
+Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory factory,
+                              const SpawnOptions& options) {
+  if (state() != State::kRunning) {
+    return state() == State::kNew
+               ? FailedPreconditionError("actor system " + options_.name + " is not started")
+               : SystemStoppedError("actor system " + options_.name + " is stopping");
+  }
+  if (!factory) return InvalidArgumentError("spawn needs an actor factory");
+  bool named = !name.empty();
+  if (named) {
+    if (Status s = ValidateActorName(name); !s.ok()) return s;
+  }
+  if (options.mailbox.kind == MailboxKind::kBounded && options.mailbox.capacity == 0) {
+    return InvalidArgumentError("a bounded mailbox needs a capacity > 0");
+  }
+  if (options.mailbox.kind == MailboxKind::kPriority && !options.mailbox.before) {
+    return InvalidArgumentError("a priority mailbox needs a comparator");
+  }
+  uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (!named) name = "$" + std::to_string(id);
+  if (parent == nullptr) parent = root_;
+  auto* cell = new ActorCell(this, id, std::move(name), parent, std::move(factory), options,
+                             options_.throughput);
+  if (named) {
+    Shard& shard = ShardFor(cell->name());
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto [it, inserted] = shard.names.try_emplace(cell->name(), cell);
+    if (!inserted) {
+      std::string taken = cell->name();
+      cell->life_.store(ActorCell::Life::kTerminated);
+      cell->self_ = PID();  // frees the cell
+      return AlreadyExistsError("an actor named " + taken + " already exists");
+    }
+  }
+  if (!parent->AttachChild(cell)) {
+    Unregister(cell);
+    cell->life_.store(ActorCell::Life::kTerminated);
+    cell->self_ = PID();
+    return StoppedError("the parent is stopping; cannot spawn a child");
+  }
+  PID pid = cell->self_;
+  Status s = cell->Start();
+  if (!s.ok()) {
+    // Detach from the parent and the registry; the PID we hold frees it.
+    Unregister(cell);
+    {
+      std::lock_guard<std::mutex> lock(StripeFor(parent));
+      auto* px = parent->extra_.load(std::memory_order_acquire);
+      if (px != nullptr) {
+        for (auto it = px->children.begin(); it != px->children.end(); ++it) {
+          if (it->cell() == cell) {
+            px->children.erase(it);
+            break;
+          }
+        }
+      }
+    }
+    cell->self_ = PID();
+    return s;
+  }
+  return pid;
+}
+
+void SystemImpl::Unregister(ActorCell* cell) {
+  if (cell == root_ || cell->name().empty() || cell->name()[0] == '$') return;
+  Shard& shard = ShardFor(cell->name());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.names.find(cell->name());
+  if (it != shard.names.end() && it->second == cell) shard.names.erase(it);
+}
+
+Result<PID> SystemImpl::Lookup(std::string_view name) const {
+  Shard& shard = ShardFor(name);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.names.find(std::string(name));
+  if (it == shard.names.end()) return NotFoundError("no actor named " + std::string(name));
+  ActorCell* c = it->second;
+  if (c->life() == ActorCell::Life::kTerminated) {
+    return NotFoundError("no actor named " + std::string(name));
+  }
+  return c->self();
+}
+
+namespace {
+bool PumpThunk(void* arg) {
+  auto* p = static_cast<std::pair<SystemImpl*, TimePoint>*>(arg);
+  return p->first->PumpUntil(p->second);
+}
+}  // namespace
+
+bool SystemImpl::PumpUntil(TimePoint deadline) {
+  if (dispatcher_->RunOne()) return true;
+  TimePoint next = timers_->NextDeadline();
+  if (next <= deadline && next != TimePoint::max()) {
+    timers_->Advance(next - timers_->Now());
+    return true;
+  }
+  if (timers_->Now() < deadline) timers_->Advance(deadline - timers_->Now());
+  return false;
+}
+
+Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout) {
+  if (target == nullptr) return NotFoundError("ask to an empty PID");
+  if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
+  if (OnWorkerThread() && !dispatcher_->deterministic()) {
+    return FailedPreconditionError(
+        "blocking Ask from inside an actor; use ctx.Request(...).Then(...)");
+  }
+  if (state() == State::kStopped) {
+    return SystemStoppedError("actor system " + options_.name + " stopped");
+  }
+  ReplySlot* slot = slots_.Acquire();
+  Envelope* e = NewEnvelope();
+  e->msg = std::move(msg);
+  e->reply_kind = ReplyKind::kSlot;
+  e->slot = slot;  // the envelope's reference
+  TimePoint deadline = Now() + timeout;
+  target->PostUser(e).IgnoreError();  // a refusal already failed the slot
+  Result<Message> r = Status(StatusCode::kInternal, "unset");
+  if (dispatcher_->deterministic()) {
+    std::pair<SystemImpl*, TimePoint> arg{this, deadline};
+    r = slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg);
+  } else {
+    r = slot->Wait(deadline, options_.idle_spin);
+  }
+  slot->Release();  // the asker's reference
+  if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
+    return TimeoutError("ask to " + target->name() + " timed out");
+  }
+  return r;
+}
+
+std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector<Message> msgs,
+                                                  Duration timeout) {
+  std::vector<Result<Message>> out;
+  out.reserve(msgs.size());
+  if (target == nullptr || timeout <= Duration::zero() ||
+      (OnWorkerThread() && !dispatcher_->deterministic())) {
+    Status err = target == nullptr ? NotFoundError("ask to an empty PID")
+                 : timeout <= Duration::zero()
+                     ? InvalidArgumentError("ask needs a positive timeout")
+                     : FailedPreconditionError("blocking BatchAsk from inside an actor");
+    for (std::size_t i = 0; i < msgs.size(); ++i) out.emplace_back(err);
+    return out;
+  }
+  TimePoint deadline = Now() + timeout;
+  std::vector<ReplySlot*> slots;
+  slots.reserve(msgs.size());
+  for (Message& m : msgs) {
+    ReplySlot* slot = slots_.Acquire();
+    Envelope* e = NewEnvelope();
+    e->msg = std::move(m);
+    e->reply_kind = ReplyKind::kSlot;
+    e->slot = slot;
+    slots.push_back(slot);
+    target->PostUser(e).IgnoreError();
+  }
+  std::pair<SystemImpl*, TimePoint> arg{this, deadline};
+  for (ReplySlot* slot : slots) {
+    if (dispatcher_->deterministic()) {
+      out.push_back(slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg));
+    } else {
+      out.push_back(slot->Wait(deadline, options_.idle_spin));
+    }
+    slot->Release();
+  }
+  return out;
+}
+
+void SystemImpl::DeadLetter(Envelope* e, DeadLetterReason reason, ActorCell* recipient,
+                            std::string_view recipient_name) {
+  dead_letters_[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
+  if (e->expects_reply()) ActorCell::FailReply(e, ErrorForDeadLetter(reason, recipient_name));
+  std::string_view type_name = e->msg.TypeName();
+  if (logger_->Enabled(LogLevel::kInfo)) {
+    LogDeadLetter(std::string(recipient_name), reason, type_name);
+  }
+  // A dead letter raised while publishing one (a subscriber actor that is
+  // itself gone) is counted but not published again: no feedback loop.
+  static thread_local bool publishing = false;
+  if (events_.has_subscribers() && !publishing) {
+    publishing = true;
+    akt::DeadLetter d;
+    if (recipient != nullptr) d.recipient = recipient->self();
+    d.recipient_name = std::string(recipient_name);
+    if (e->sender != nullptr) {
+      e->sender->AddRef();
+      d.sender = PID::Adopt(e->sender);
+    }
+    d.reason = reason;
+    d.type_name = std::string(type_name);
+    d.message = std::make_shared<const Message>(std::move(e->msg));
+    events_.Publish(std::move(d));
+    publishing = false;
+  }
+  FreeEnvelope(e);
+}
+
+void SystemImpl::LogDeadLetter(const std::string& recipient, DeadLetterReason reason,
+                               std::string_view type_name) {
+  // At most one line per second; the rest are counted into the next line.
+  int64_t now = SteadyNs();
+  int64_t window = dead_letter_log_window_.load(std::memory_order_relaxed);
+  if (now - window < 1000000000 ||
+      !dead_letter_log_window_.compare_exchange_strong(window, now)) {
+    dead_letter_suppressed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  uint64_t suppressed = dead_letter_suppressed_.exchange(0, std::memory_order_relaxed);
+  std::string line = "dead letter: " + std::string(type_name) + " to " + recipient + " (" +
+                     std::string(DeadLetterReasonName(reason)) + ")";
+  if (suppressed > 0) line += "; " + std::to_string(suppressed) + " more not logged";
+  logger_->Log(LogLevel::kInfo, line);
+}
+
+uint64_t SystemImpl::dead_letters() const {
+  uint64_t n = 0;
+  for (const auto& c : dead_letters_) n += c.load(std::memory_order_relaxed);
+  return n;
+}
+
+uint64_t SystemImpl::dead_letters(DeadLetterReason r) const {
+  return dead_letters_[static_cast<int>(r)].load(std::memory_order_relaxed);
+}
+
+SystemImpl* SystemOf(const PID& pid) { return pid.cell() ? pid.cell()->system() : nullptr; }
+
+}  // namespace akt::internal

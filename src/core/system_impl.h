@@ -1,0 +1,113 @@
+// The actor system's internals: dispatcher, timers, name registry, dead
+// letters, the root guardian of all top-level actors.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "actor_cell.h"
+#include "akt/events.h"
+#include "akt/logger.h"
+#include "akt/system.h"
+#include "dispatcher.h"
+#include "reply_slot.h"
+#include "timer_service.h"
+
+namespace akt::internal {
+
+class SystemImpl {
+ public:
+  enum class State { kNew, kRunning, kStopping, kStopped };
+
+  SystemImpl(ActorSystem* owner, SystemOptions options);
+  ~SystemImpl();
+
+  // Kept alive by the ActorSystem and by every cell (cells may outlive it).
+  void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  Status Start();
+  Status Stop();
+  State state() const { return state_.load(std::memory_order_acquire); }
+  bool accepting_messages() const { return state() != State::kStopped; }
+
+  Result<PID> Spawn(ActorCell* parent, std::string name, ActorFactory factory,
+                    const SpawnOptions& options);
+  Result<PID> Lookup(std::string_view name) const;
+  void Unregister(ActorCell* cell);
+
+  Result<Message> Ask(ActorCell* target, Message msg, Duration timeout);
+  std::vector<Result<Message>> BatchAsk(ActorCell* target, std::vector<Message> msgs,
+                                        Duration timeout);
+
+  // Sends `e` to dead letters: counts it, publishes it, fails its requester
+  // with an error matching `reason`, frees it.
+  void DeadLetter(Envelope* e, DeadLetterReason reason, ActorCell* recipient,
+                  std::string_view recipient_name);
+  uint64_t dead_letters() const;
+  uint64_t dead_letters(DeadLetterReason r) const;
+
+  void OnActorStarted() { actors_.fetch_add(1, std::memory_order_relaxed); }
+  void OnActorTerminated(ActorCell* cell);
+  std::size_t actor_count() const { return actors_.load(std::memory_order_relaxed); }
+
+  // Deterministic mode: runs one step; false when nothing can happen before
+  // `deadline` (then time stops at the deadline).
+  bool PumpUntil(TimePoint deadline);
+
+  TimePoint Now() const { return timers_->Now(); }
+  Dispatcher& dispatcher() { return *dispatcher_; }
+  TimerService& timers() { return *timers_; }
+  EventStream& events() { return events_; }
+  Logger& logger() { return *logger_; }
+  ActorSystem& owner() { return *owner_; }
+  const SystemOptions& options() const { return options_; }
+  SlotPool& slots() { return slots_; }
+  ActorCell* root() { return root_; }
+  void ReleaseRoot() { root_holder_ = PID(); }
+  const std::string& address_prefix() const { return address_prefix_; }
+
+ private:
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, ActorCell*> names;
+  };
+  static constexpr std::size_t kShards = 16;
+  Shard& ShardFor(std::string_view name) const;
+  void LogDeadLetter(const std::string& recipient, DeadLetterReason reason,
+                     std::string_view type_name);
+
+  ActorSystem* owner_;
+  SystemOptions options_;
+  std::shared_ptr<Logger> logger_;
+  std::string address_prefix_;
+  std::atomic<uint32_t> refs_{1};
+  std::atomic<State> state_{State::kNew};
+  std::unique_ptr<TimerService> timers_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  mutable std::array<Shard, kShards> shards_;
+  EventStream events_;
+  std::array<std::atomic<uint64_t>, 5> dead_letters_{};
+  std::atomic<int64_t> dead_letter_log_window_{0};
+  std::atomic<uint64_t> dead_letter_suppressed_{0};
+  std::atomic<uint64_t> next_id_{0};
+  std::atomic<std::size_t> actors_{0};
+  SlotPool slots_;
+  ActorCell* root_ = nullptr;
+  PID root_holder_;  // dropped by ReleaseRoot (breaks the root <-> system cycle)
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool root_terminated_ = false;
+};
+
+// The system a PID or context belongs to, from its cell.
+SystemImpl* SystemOf(const PID& pid);
+
+}  // namespace akt::internal
