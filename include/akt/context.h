@@ -115,6 +115,31 @@ class [[nodiscard]] RequestBuilder {
   Duration timeout_;
 };
 
+// The right to answer one request later, taken out of the current message
+// with ReceiveContext::TakeReply. Move-only; answering twice is refused.
+// Dropped unanswered, the requester simply times out.
+class PendingReply {
+ public:
+  PendingReply() = default;
+  PendingReply(PendingReply&& o) noexcept;
+  PendingReply& operator=(PendingReply&& o) noexcept;
+  PendingReply(const PendingReply&) = delete;
+  PendingReply& operator=(const PendingReply&) = delete;
+  ~PendingReply();
+
+  // True while there is a requester to answer.
+  bool valid() const;
+  // kFailedPrecondition when already answered or there was nobody to answer.
+  Status Reply(Message reply);
+  Status Fail(Status error);
+
+ private:
+  friend class ReceiveContext;
+  void Reset();
+  internal::Envelope* env_ = nullptr;  // holds the reply route and sender
+  internal::ActorCell* replier_ = nullptr;  // one reference
+};
+
 class ReceiveContext : public Context {
  public:
   ReceiveContext(internal::ActorCell* cell, internal::Envelope* env) : Context(cell), env_(env) {}
@@ -155,6 +180,9 @@ class ReceiveContext : public Context {
   // The message is not for this actor: it goes to dead letters (reason
   // kUnhandled) and a requester gets kUnhandled.
   void Unhandled();
+  // Takes the duty to answer the current message out of this call, so the
+  // answer can be given later (e.g. from a request's continuation).
+  PendingReply TakeReply();
   // Passes the current message on to `to`, keeping the original sender and
   // the pending reply, so `to` answers the original requester.
   Status Forward(const PID& to);

@@ -31,6 +31,10 @@ void Context::Watch(const PID& to) { cell_->Watch(to.cell()); }
 void Context::Unwatch(const PID& to) { cell_->Unwatch(to.cell()); }
 void Context::Stop(const PID& pid) { pid.Stop(); }
 
+namespace {
+Envelope* TakeRoute(Envelope* from);
+}  // namespace
+
 Message& ReceiveContext::message() { return env_->msg; }
 
 const PID& ReceiveContext::sender() const {
@@ -58,17 +62,76 @@ void ReceiveContext::Unhandled() { unhandled_ = true; }
 Status ReceiveContext::Forward(const PID& to) {
   if (!to) return NotFoundError("forward to an empty PID");
   // A new envelope that inherits the sender and the pending reply.
-  Envelope* e = internal::NewEnvelope();
+  Envelope* e = TakeRoute(env_);
   e->msg = std::move(env_->msg);
-  e->sender = std::exchange(env_->sender, nullptr);
-  e->reply_kind = std::exchange(env_->reply_kind, internal::ReplyKind::kNone);
-  e->request_id = env_->request_id;
-  if (e->reply_kind == internal::ReplyKind::kSlot) {
-    e->slot = env_->slot;
-  } else if (e->reply_kind == internal::ReplyKind::kRequest) {
-    e->requester = env_->requester;
-  }
   return to.cell()->PostUser(e);
+}
+
+namespace {
+// Moves the reply route (asker slot or requester) into a fresh envelope; the
+// sender is shared, so ctx.sender() still works afterwards.
+Envelope* TakeRoute(Envelope* from) {
+  Envelope* e = internal::NewEnvelope();
+  if (from->sender != nullptr) from->sender->AddRef();
+  e->sender = from->sender;
+  e->reply_kind = std::exchange(from->reply_kind, internal::ReplyKind::kNone);
+  e->request_id = from->request_id;
+  if (e->reply_kind == internal::ReplyKind::kSlot) {
+    e->slot = from->slot;
+  } else if (e->reply_kind == internal::ReplyKind::kRequest) {
+    e->requester = from->requester;
+  }
+  return e;
+}
+}  // namespace
+
+PendingReply ReceiveContext::TakeReply() {
+  PendingReply p;
+  p.env_ = TakeRoute(env_);
+  cell_->AddRef();
+  p.replier_ = cell_;
+  return p;
+}
+
+PendingReply::PendingReply(PendingReply&& o) noexcept
+    : env_(std::exchange(o.env_, nullptr)), replier_(std::exchange(o.replier_, nullptr)) {}
+
+PendingReply& PendingReply::operator=(PendingReply&& o) noexcept {
+  if (this != &o) {
+    Reset();
+    env_ = std::exchange(o.env_, nullptr);
+    replier_ = std::exchange(o.replier_, nullptr);
+  }
+  return *this;
+}
+
+PendingReply::~PendingReply() { Reset(); }
+
+void PendingReply::Reset() {
+  if (env_ != nullptr) internal::FreeEnvelope(env_);
+  if (replier_ != nullptr) replier_->Release();
+  env_ = nullptr;
+  replier_ = nullptr;
+}
+
+bool PendingReply::valid() const {
+  return env_ != nullptr && (env_->expects_reply() || env_->sender != nullptr);
+}
+
+Status PendingReply::Reply(Message reply) {
+  if (!valid()) return FailedPreconditionError("this request was already answered");
+  Status s = replier_->Reply(env_, std::move(reply));
+  Reset();
+  return s;
+}
+
+Status PendingReply::Fail(Status error) {
+  if (env_ == nullptr || !env_->expects_reply()) {
+    return FailedPreconditionError("no requester waits for an answer");
+  }
+  ActorCell::FailReply(env_, std::move(error));
+  Reset();
+  return Status();
 }
 
 void RequestBuilder::Then(RequestCallback callback) && {
