@@ -664,8 +664,10 @@ Status ActorCell::Start() {
   }
   started_ns_.store(NowNs(), std::memory_order_relaxed);
   life_.store(Life::kRunning, std::memory_order_release);
-  system_->OnActorStarted();
-  system_->events().Publish(ActorStarted{self_});
+  if (!is_root_) {
+    system_->OnActorStarted();
+    system_->events().Publish(ActorStarted{self_});
+  }
   sched_.store(0, std::memory_order_seq_cst);
   if (HasRunnableWork() && sched_.exchange(1, std::memory_order_seq_cst) == 0) {
     AddRef();
@@ -679,7 +681,24 @@ bool ActorCell::AttachChild(ActorCell* child) {
   Life l = life();
   if (l == Life::kStopping || l == Life::kTerminated) return false;
   child->AddRef();
-  extra().children.push_back(PID::Adopt(child));
+  Extra& x = extra();
+  child->index_in_parent_ = x.children.size();
+  x.children.push_back(PID::Adopt(child));
+  return true;
+}
+
+bool ActorCell::DetachChildLocked(ActorCell* child) {
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x == nullptr) return false;
+  std::size_t i = child->index_in_parent_;
+  if (i >= x->children.size() || x->children[i].cell() != child) return false;
+  // O(1) swap-remove; the moved sibling learns its new index. The reference
+  // dropped here is never the last: the child holds its own self_.
+  if (i + 1 != x->children.size()) {
+    x->children[i] = std::move(x->children.back());
+    x->children[i].cell()->index_in_parent_ = i;
+  }
+  x->children.pop_back();
   return true;
 }
 
@@ -823,19 +842,9 @@ void ActorCell::FinishStop() {
     {
       std::lock_guard<std::mutex> lock(StripeFor(parent_));
       Extra* px = parent_->extra_.load(std::memory_order_acquire);
-      if (px != nullptr) {
-        auto it = std::find_if(px->children.begin(), px->children.end(),
-                               [this](const PID& p) { return p.cell() == this; });
-        if (it != px->children.end()) {
-          // Swap-remove; release the reference outside the lock (below).
-          std::iter_swap(it, px->children.end() - 1);
-          PID gone = std::move(px->children.back());
-          px->children.pop_back();
-          Life pl = parent_->life();
-          notify = pl == Life::kStopping || pl == Life::kRestarting;
-          // `gone` drops its reference here, still under the lock; our own
-          // self_ keeps this cell alive.
-        }
+      if (px != nullptr && parent_->DetachChildLocked(this)) {
+        Life pl = parent_->life();
+        notify = pl == Life::kStopping || pl == Life::kRestarting;
       }
     }
     if (notify) parent_->PostSystem(SysKind::kChildTerminated);

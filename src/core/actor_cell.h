@@ -83,6 +83,8 @@ class ActorCell {
   // Runs PreStart on the calling thread. On failure the cell is terminated.
   Status Start();
   bool AttachChild(ActorCell* child);  // false if this cell is stopping
+  // Removes `child` from the children; caller holds StripeFor(this).
+  bool DetachChildLocked(ActorCell* child);
 
   // ---- watch ----
   void AddWatcher(ActorCell* watcher);
@@ -189,6 +191,7 @@ class ActorCell {
   ActorFactory factory_;
   std::shared_ptr<const Supervisor> supervisor_;
   std::atomic<Extra*> extra_{nullptr};
+  std::size_t index_in_parent_ = 0;  // guarded by StripeFor(parent_)
   std::exception_ptr pending_error_;
   PID self_;  // reset when terminated (breaks the self-reference)
 

@@ -169,15 +169,7 @@ Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory 
     Unregister(cell);
     {
       std::lock_guard<std::mutex> lock(StripeFor(parent));
-      auto* px = parent->extra_.load(std::memory_order_acquire);
-      if (px != nullptr) {
-        for (auto it = px->children.begin(); it != px->children.end(); ++it) {
-          if (it->cell() == cell) {
-            px->children.erase(it);
-            break;
-          }
-        }
-      }
+      parent->DetachChildLocked(cell);
     }
     cell->self_ = PID();
     return s;
