@@ -4,10 +4,14 @@
 #include <array>
 
 #include "akt/messages.h"
+#include "cycle_clock.h"
 #include "system_impl.h"
 
 namespace akt::internal {
 namespace {
+
+// A turn never takes more than this many messages, however long the backlog.
+constexpr uint64_t kMaxTurnMessages = 1u << 16;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -82,6 +86,12 @@ Duration ActorCell::uptime() const {
   int64_t s = started_ns_.load(std::memory_order_relaxed);
   if (s == 0) return Duration::zero();
   return Duration(NowNs() - s);
+}
+
+Duration ActorCell::last_duration() const {
+  uint64_t cycles = last_duration_cycles_.load(std::memory_order_relaxed);
+  if (cycles == 0) return Duration::zero();
+  return Duration(static_cast<int64_t>(static_cast<double>(cycles) * NanosPerCycle()));
 }
 
 std::size_t ActorCell::mailbox_size() const {
@@ -174,9 +184,17 @@ bool ActorCell::RunTurn() {
   ProcessSystemMessages();
   Life l = life();
   if (l == Life::kRunning) {
-    int64_t t0 = NowNs();
-    int n = 0;
-    while (n < throughput_) {
+    uint64_t t0 = CycleNow();
+    // A turn takes at least `throughput` messages, and the whole backlog that
+    // was waiting when it began: a receiver with many senders then keeps up
+    // with them instead of getting one turn in N+1 (memory stays bounded).
+    // Messages that arrive during the turn wait for the next one.
+    uint64_t backlog = user_pushed_.load(std::memory_order_acquire) -
+                       user_popped_.load(std::memory_order_relaxed);
+    uint64_t budget = std::max<uint64_t>(static_cast<uint64_t>(throughput_),
+                                         std::min<uint64_t>(backlog, kMaxTurnMessages));
+    uint64_t n = 0;
+    while (n < budget) {
       if (sys_pushed_.load(std::memory_order_acquire) !=
           sys_popped_.load(std::memory_order_relaxed)) {
         ProcessSystemMessages();
@@ -189,7 +207,7 @@ bool ActorCell::RunTurn() {
       if (life() != Life::kRunning) break;
     }
     if (n > 0) {
-      last_duration_ns_.store((NowNs() - t0) / n, std::memory_order_relaxed);
+      last_duration_cycles_.store((CycleNow() - t0) / n, std::memory_order_relaxed);
       processed_.store(processed_.load(std::memory_order_relaxed) + n,
                        std::memory_order_relaxed);
     }

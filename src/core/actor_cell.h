@@ -110,9 +110,7 @@ class ActorCell {
   ActorCell* parent() const { return parent_; }
   Life life() const { return life_.load(std::memory_order_acquire); }
   uint64_t processed() const { return processed_.load(std::memory_order_relaxed); }
-  Duration last_duration() const {
-    return Duration(last_duration_ns_.load(std::memory_order_relaxed));
-  }
+  Duration last_duration() const;
   uint32_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
   Duration uptime() const;
   std::size_t mailbox_size() const;
@@ -180,7 +178,7 @@ class ActorCell {
   std::atomic<uint64_t> sys_pushed_{0};
   std::atomic<uint64_t> sys_popped_{0};
   std::atomic<uint64_t> processed_{0};
-  std::atomic<int64_t> last_duration_ns_{0};
+  std::atomic<uint64_t> last_duration_cycles_{0};
   std::atomic<uint32_t> restarts_{0};
   std::atomic<int64_t> started_ns_{0};
   SystemImpl* system_;

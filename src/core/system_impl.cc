@@ -297,7 +297,13 @@ void SystemImpl::DeadLetter(Envelope* e, DeadLetterReason reason, ActorCell* rec
   if (events_.has_subscribers() && !publishing) {
     publishing = true;
     akt::DeadLetter d;
-    if (recipient != nullptr) d.recipient = recipient->self();
+    if (recipient != nullptr) {
+      // Not recipient->self(): a terminated cell has dropped its self
+      // reference, and letters to stopped actors would name nobody. The
+      // caller holds a reference to the cell for the length of this call.
+      recipient->AddRef();
+      d.recipient = PID::Adopt(recipient);
+    }
     d.recipient_name = std::string(recipient_name);
     if (e->sender != nullptr) {
       e->sender->AddRef();

@@ -30,7 +30,11 @@ struct Worker {
   // Runnable cell made ready by this worker's current turn; run next, on this
   // warm core. Others take it only when this worker is stuck in a long turn.
   std::atomic<ActorCell*> next{nullptr};
-  std::atomic<int64_t> turn_start_ns{0};
+  // Odd while a turn runs; thieves see it unchanged when a turn is long.
+  std::atomic<uint64_t> turn_seq{0};
+  // Thief-side memory of when it first saw this worker's current turn.
+  std::atomic<uint64_t> seen_seq{0};
+  std::atomic<int64_t> seen_at_ns{0};
   std::atomic<uint32_t> parked{0};  // futex word: 1 while parked
   std::thread thread;
 };
@@ -149,9 +153,16 @@ class WorkStealingDispatcher final : public Dispatcher {
         }
       }
       if (v->next.load(std::memory_order_relaxed) != nullptr) {
-        int64_t started = v->turn_start_ns.load(std::memory_order_relaxed);
-        if (started != 0 && NowNs() - started > steal_after_ns_) {
-          if (ActorCell* c = v->next.exchange(nullptr, std::memory_order_acq_rel)) return c;
+        // Take the next slot only from a worker stuck in one long turn.
+        uint64_t seq = v->turn_seq.load(std::memory_order_relaxed);
+        if (seq & 1) {
+          int64_t now = NowNs();
+          if (v->seen_seq.load(std::memory_order_relaxed) != seq) {
+            v->seen_seq.store(seq, std::memory_order_relaxed);
+            v->seen_at_ns.store(now, std::memory_order_relaxed);
+          } else if (now - v->seen_at_ns.load(std::memory_order_relaxed) > steal_after_ns_) {
+            if (ActorCell* c = v->next.exchange(nullptr, std::memory_order_acq_rel)) return c;
+          }
         }
       }
     }
@@ -218,9 +229,11 @@ class WorkStealingDispatcher final : public Dispatcher {
           // The last spinner found work: let another worker look for more.
           if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) WakeIfNeeded();
         }
-        w->turn_start_ns.store(NowNs(), std::memory_order_relaxed);
+        w->turn_seq.store(w->turn_seq.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
         bool again = c->RunTurn();
-        w->turn_start_ns.store(0, std::memory_order_relaxed);
+        w->turn_seq.store(w->turn_seq.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
         if (again) {
           PushLocal(w, c);
           std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -1,0 +1,28 @@
+// A cheap clock for hot-path durations (per-turn processing time): the CPU's
+// time-stamp counter where there is one (~9 ns a read here, against ~22 ns for
+// steady_clock), converted to nanoseconds only when someone reads a figure.
+#pragma once
+
+#include <cstdint>
+
+#include "akt/fwd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+
+namespace akt::internal {
+
+inline uint64_t CycleNow() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __rdtsc();
+#else
+  return static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+#endif
+}
+
+// Nanoseconds per CycleNow tick, measured against steady_clock since the
+// first call (the longer the process runs, the more exact).
+double NanosPerCycle();
+
+}  // namespace akt::internal
