@@ -16,16 +16,17 @@ PID::PID(const PID& other) : cell_(other.cell_) {
 PID& PID::operator=(const PID& other) {
   if (cell_ != other.cell_) {
     if (other.cell_ != nullptr) other.cell_->AddRef();
-    if (cell_ != nullptr) cell_->Release();
-    cell_ = other.cell_;
+    // Update before releasing: this PID may live inside the cell it releases.
+    ActorCell* old = std::exchange(cell_, other.cell_);
+    if (old != nullptr) old->Release();
   }
   return *this;
 }
 
 PID& PID::operator=(PID&& other) noexcept {
   if (this != &other) {
-    if (cell_ != nullptr) cell_->Release();
-    cell_ = std::exchange(other.cell_, nullptr);
+    ActorCell* old = std::exchange(cell_, std::exchange(other.cell_, nullptr));
+    if (old != nullptr) old->Release();
   }
   return *this;
 }
