@@ -12,6 +12,8 @@
 //
 // What is timed matches the CAF and Erlang peers in bench/peers/.
 #include <akt/akt.h>
+
+#include "envelope.h"
 #include <unistd.h>
 
 #include <atomic>
@@ -167,6 +169,11 @@ void FanIn() {
   double s = Seconds(Clock::now() - t0);
   Result("fanin", "msgs_per_sec", senders * per / s, "msg/s");
   Result("fanin", "peak_rss_mb", PeakRssMb(), "MB");
+  if (std::getenv("AKT_BENCH_DEBUG") != nullptr) {
+    auto st = akt::internal::GetEnvelopePoolStats();
+    std::fprintf(stderr, "envelopes allocated %llu freed %llu\n",
+                 static_cast<unsigned long long>(st.allocated), static_cast<unsigned long long>(st.freed));
+  }
   system.Stop().IgnoreError();
 }
 

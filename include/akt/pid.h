@@ -53,7 +53,8 @@ class PID {
   Status Tell(Message msg) const;
   // One-way send that carries `sender` so the receiver can reply to it.
   Status Forward(Message msg, const PID& sender) const;
-  // Enqueues every message in order; stops at the first failure and returns it.
+  // Enqueues every message in order; a refused one goes to dead letters and
+  // the rest are still offered. Returns the first failure.
   Status BatchTell(std::vector<Message> msgs) const;
 
   // Sends `msg` and blocks the calling thread until the reply or `timeout`.

@@ -1,6 +1,6 @@
 // akt/spawn_options.h — per-actor options given at spawn.
 //
-//   system.Spawn<Worker>("w", akt::SpawnOptions()
+//   system.SpawnWith<Worker>("w", akt::SpawnOptions()
 //                                .WithMailbox(akt::MailboxSpec::Bounded(1024))
 //                                .WithSupervisor(akt::Supervisor().WithRetry(3, 5s)));
 #pragma once

@@ -11,11 +11,13 @@
 //       .WithAnyErrorDirective(akt::Directive::kRestart)
 //       .WithRetry(3, std::chrono::seconds(10))
 //       .WithBackoff(10ms, 1s);
-//   system.Spawn<Worker>("w1", akt::SpawnOptions().WithSupervisor(sup));
+//   system.SpawnWith<Worker>("w1", akt::SpawnOptions().WithSupervisor(sup));
 //
-// Rules are tried in the order they were added; the any-error rule last. An
-// error that no rule matches *suspends* the actor: it keeps its mailbox but
-// processes nothing until `pid.Reinstate()` (or it is stopped/restarted).
+// Rules are tried in the order they were added; the any-error rule last.
+// `Supervisor()` starts with the default rules (see its constructor); call
+// ClearRules() to start empty. An error that no rule matches *suspends* the
+// actor: it keeps its mailbox but processes nothing until `pid.Reinstate()`
+// (or it is stopped/restarted).
 #pragma once
 
 #include <exception>

@@ -13,6 +13,16 @@ namespace {
 // A turn never takes more than this many messages, however long the backlog.
 constexpr uint64_t kMaxTurnMessages = 1u << 16;
 
+// Backpressure between actors: an actor that sends to a mailbox holding at
+// least kBackpressureHigh messages is parked after its turn until that
+// mailbox is down to kBackpressureLow (or its owner stops, suspends, or parks
+// itself). Senders that are not actors are never parked.
+constexpr uint64_t kBackpressureHigh = 32768;
+constexpr uint64_t kBackpressureLow = 8192;
+
+// The cell whose turn runs on this thread, if any.
+thread_local ActorCell* t_current = nullptr;
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
@@ -42,6 +52,8 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
       name_(std::move(name)),
       factory_(std::move(factory)),
       supervisor_(options.supervisor) {
+  MpscInit(user_tail_, user_head_);
+  MpscInit(sys_tail_, sys_head_);
   system_->AddRef();
   if (parent_ != nullptr) parent_->AddRef();
   AddRef();
@@ -52,16 +64,21 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
 ActorCell::~ActorCell() {
   // Whatever is still queued (the dispatcher stopped first) is dropped; a
   // waiting asker learns the actor is gone instead of waiting out its timeout.
-  while (QueueNode* n = sys_q_.Pop()) FreeEnvelope(static_cast<Envelope*>(n));
+  while (QueueNode* n = MpscPop(sys_head_, sys_tail_)) FreeEnvelope(static_cast<Envelope*>(n));
   while (Envelope* e = PopUser()) {
     FailReply(e, StoppedError("actor " + name_ + " stopped"));
     FreeEnvelope(e);
   }
   if (Extra* x = extra_.load(std::memory_order_acquire)) {
     for (ActorCell* w : x->watchers) w->Release();
+    for (ActorCell* w : x->waiters) {
+      w->Unpark();
+      w->Release();
+    }
     for (Envelope* e : x->deferred) FreeEnvelope(e);
     delete x;
   }
+  if (throttled_on_ != nullptr) throttled_on_->Release();
   if (parent_ != nullptr) parent_->Release();
   system_->Release();
 }
@@ -114,8 +131,14 @@ Status ActorCell::PostUser(Envelope* e, bool force) {
     return StoppedError("actor " + name_ + " is stopped");
   }
   if (custom_ == nullptr) {
-    user_pushed_.fetch_add(1, std::memory_order_seq_cst);
-    user_q_.Push(e);
+    uint64_t pushed = user_pushed_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    MpscPush(user_tail_, e);
+    // Look at the backlog only now and then: it costs a read of the
+    // consumer's cache line.
+    if ((pushed & 255) == 0 && t_current != nullptr && t_current != this &&
+        pushed - user_popped_.load(std::memory_order_relaxed) >= kBackpressureHigh) {
+      t_current->NoteBackpressure(this);
+    }
   } else {
     user_pushed_.fetch_add(1, std::memory_order_seq_cst);
     switch (custom_->Push(e, force)) {
@@ -137,7 +160,11 @@ Status ActorCell::PostUser(Envelope* e, bool force) {
 
 void ActorCell::PostSystem(Envelope* e) {
   sys_pushed_.fetch_add(1, std::memory_order_seq_cst);
-  sys_q_.Push(e);
+  MpscPush(sys_tail_, e);
+  if (sched_.load(std::memory_order_seq_cst) == kParked) {
+    Unpark();  // system messages never wait behind backpressure
+    return;
+  }
   ScheduleIfIdle();
 }
 
@@ -171,7 +198,7 @@ bool ActorCell::HasRunnableWork() const {
 }
 
 Envelope* ActorCell::PopUser() {
-  Envelope* e = custom_ ? custom_->Pop() : static_cast<Envelope*>(user_q_.Pop());
+  Envelope* e = custom_ ? custom_->Pop() : static_cast<Envelope*>(MpscPop(user_head_, user_tail_));
   if (e != nullptr) {
     user_popped_.store(user_popped_.load(std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
@@ -181,6 +208,9 @@ Envelope* ActorCell::PopUser() {
 
 bool ActorCell::RunTurn() {
   in_turn_ = true;
+  ActorCell* outer = t_current;
+  t_current = this;
+  ReleaseBatch batch;  // sender references dropped in this turn, coalesced
   ProcessSystemMessages();
   Life l = life();
   if (l == Life::kRunning) {
@@ -209,6 +239,7 @@ bool ActorCell::RunTurn() {
       Invoke(e);
       ++n;
       if (life() != Life::kRunning) break;
+      if (throttled_on_ != nullptr) break;  // yield now: we are flooding someone
     }
     if (n > 0) {
       last_duration_cycles_.store((CycleNow() - t0) / n, std::memory_order_relaxed);
@@ -219,9 +250,80 @@ bool ActorCell::RunTurn() {
     DrainUserToDeadLetters();
   }
   in_turn_ = false;
+  t_current = outer;
+  if (has_waiters_.load(std::memory_order_acquire) && backlog() < kBackpressureLow) {
+    UnparkWaiters();
+  }
+  if (throttled_on_ != nullptr) {
+    ActorCell* target = std::exchange(throttled_on_, nullptr);
+    bool parked = HasRunnableWork() && target->TryParkSender(this);
+    target->Release();
+    if (parked) {
+      // Our own waiters must not wait on a parked actor (no cycles).
+      UnparkWaiters();
+      // A system message that came in before we parked still runs now.
+      if (sys_pushed_.load(std::memory_order_seq_cst) !=
+          sys_popped_.load(std::memory_order_relaxed)) {
+        uint32_t expected = kParked;
+        if (sched_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return true;
+      }
+      return false;  // the target's waiter list holds our reference now
+    }
+  }
   sched_.store(0, std::memory_order_seq_cst);
   if (HasRunnableWork() && sched_.exchange(1, std::memory_order_seq_cst) == 0) return true;
   return false;
+}
+
+uint64_t ActorCell::backlog() const {
+  return user_pushed_.load(std::memory_order_acquire) -
+         user_popped_.load(std::memory_order_relaxed);
+}
+
+void ActorCell::NoteBackpressure(ActorCell* target) {
+  if (throttled_on_ != nullptr || custom_ != nullptr) return;
+  target->AddRef();
+  throttled_on_ = target;
+}
+
+bool ActorCell::TryParkSender(ActorCell* sender) {
+  std::lock_guard<std::mutex> lock(StripeFor(this));
+  if (life() != Life::kRunning || sched_.load(std::memory_order_seq_cst) == kParked ||
+      backlog() < kBackpressureLow) {
+    return false;
+  }
+  sender->AddRef();
+  extra().waiters.push_back(sender);
+  sender->sched_.store(kParked, std::memory_order_seq_cst);
+  has_waiters_.store(true, std::memory_order_release);
+  return true;
+}
+
+void ActorCell::UnparkWaiters() {
+  if (!has_waiters_.load(std::memory_order_acquire)) return;
+  std::vector<ActorCell*> waiters;
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    Extra* x = extra_.load(std::memory_order_acquire);
+    if (x != nullptr) waiters.swap(x->waiters);
+    has_waiters_.store(false, std::memory_order_release);
+  }
+  for (ActorCell* w : waiters) {
+    w->Unpark();
+    w->Release();
+  }
+}
+
+void ActorCell::Unpark() {
+  uint32_t expected = kParked;
+  if (sched_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+    if (system_->state() == SystemImpl::State::kStopped && !system_->dispatcher().deterministic()) {
+      sched_.store(0, std::memory_order_seq_cst);  // no turns any more
+      return;
+    }
+    AddRef();
+    system_->dispatcher().SubmitSpread(this);
+  }
 }
 
 void ActorCell::AbandonTurn() {
@@ -232,7 +334,7 @@ void ActorCell::AbandonTurn() {
 void ActorCell::ProcessSystemMessages() {
   while (sys_pushed_.load(std::memory_order_acquire) !=
          sys_popped_.load(std::memory_order_relaxed)) {
-    QueueNode* n = sys_q_.Pop();
+    QueueNode* n = MpscPop(sys_head_, sys_tail_);
     if (n == nullptr) break;  // mid-push; the counters bring us back
     sys_popped_.store(sys_popped_.load(std::memory_order_relaxed) + 1,
                       std::memory_order_relaxed);
@@ -255,11 +357,17 @@ void ActorCell::HandleSystem(Envelope* e) {
       FreeEnvelope(e);
       BeginStop();
       return;
-    case SysKind::kRestart:
+    case SysKind::kRestart: {
+      uint64_t epoch = e->request_id;  // non-zero: a supervisor's delayed restart
       FreeEnvelope(e);
       if (l == Life::kStopping) return;
+      if (epoch != 0) {
+        Extra* x = extra_.load(std::memory_order_acquire);
+        if (x == nullptr || x->restart_epoch != epoch) return;  // superseded meanwhile
+      }
       BeginRestart();
       return;
+    }
     case SysKind::kKill:
       FreeEnvelope(e);
       if (l == Life::kStopping) return;
@@ -274,7 +382,7 @@ void ActorCell::HandleSystem(Envelope* e) {
       MaybeFinishPending();
       return;
     case SysKind::kFailure: {
-      ActorCell* child = e->sender;
+      ActorCell* child = e->sender;  // null: our own PreStart failed in a restart
       std::exception_ptr error;
       if (auto* p = e->msg.As<std::exception_ptr>()) error = *p;
       if (l == Life::kStopping || l == Life::kRestarting) {
@@ -331,10 +439,18 @@ void ActorCell::Invoke(Envelope* e) {
   }
   if (const Terminated* t = e->msg.As<Terminated>()) {
     // The watch is over; a later Watch of the same PID starts a new one.
+    bool watched = false;
     if (Extra* x = extra_.load(std::memory_order_acquire)) {
       auto it = std::find_if(x->watching.begin(), x->watching.end(),
                              [t](const PID& p) { return p == t->actor; });
-      if (it != x->watching.end()) x->watching.erase(it);
+      if (it != x->watching.end()) {
+        x->watching.erase(it);
+        watched = true;
+      }
+    }
+    if (e->watch_notice && !watched) {
+      FreeEnvelope(e);  // unwatched after it was sent: Unwatch cancelled it
+      return;
     }
   }
   ReceiveContext ctx(this, e);
@@ -364,7 +480,7 @@ Status ActorCell::ReplyTo(Envelope* request, Message&& reply, ActorCell* replier
   switch (request->reply_kind) {
     case ReplyKind::kSlot: {
       ReplySlot* slot = request->slot;
-      request->reply_kind = ReplyKind::kNone;
+      request->reply_kind = ReplyKind::kAnswered;
       if (!slot->Complete(std::move(reply))) {
         // The asker gave up (timeout) or was failed: a late reply.
         Envelope* late = NewEnvelope();
@@ -385,7 +501,7 @@ Status ActorCell::ReplyTo(Envelope* request, Message&& reply, ActorCell* replier
     }
     case ReplyKind::kRequest: {
       ActorCell* requester = request->requester;
-      request->reply_kind = ReplyKind::kNone;
+      request->reply_kind = ReplyKind::kAnswered;
       Envelope* r = NewEnvelope();
       r->sys = SysKind::kRequestReply;
       r->request_id = request->request_id;
@@ -399,6 +515,7 @@ Status ActorCell::ReplyTo(Envelope* request, Message&& reply, ActorCell* replier
       return Status();
     }
     case ReplyKind::kNone:
+    case ReplyKind::kAnswered:
       break;
   }
   return FailedPreconditionError("nobody is waiting for a reply to this message");
@@ -421,13 +538,17 @@ void ActorCell::FailReply(Envelope* request, Status error) {
       break;
     }
     case ReplyKind::kNone:
+    case ReplyKind::kAnswered:
       return;
   }
-  request->reply_kind = ReplyKind::kNone;
+  request->reply_kind = ReplyKind::kAnswered;
 }
 
 Status ActorCell::Reply(Envelope* request, Message&& reply) {
   if (request->expects_reply()) return ReplyTo(request, std::move(reply), this);
+  if (request->reply_kind == ReplyKind::kAnswered) {
+    return FailedPreconditionError("this request was already answered");
+  }
   if (request->sender != nullptr) {
     Envelope* out = NewEnvelope();
     out->msg = std::move(reply);
@@ -610,8 +731,14 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
       if (delay.count() > 0) {
         life_.store(Life::kRestarting, std::memory_order_release);
         PID self = self_;
-        system_->timers().Schedule(system_->Now() + delay, [self] {
-          if (ActorCell* c = self.cell()) c->PostSystem(SysKind::kRestart);
+        uint64_t epoch = ++x.restart_epoch;
+        system_->timers().Schedule(system_->Now() + delay, [self, epoch] {
+          if (ActorCell* c = self.cell()) {
+            Envelope* e = NewEnvelope();
+            e->sys = SysKind::kRestart;
+            e->request_id = epoch;
+            c->PostSystem(e);
+          }
         });
         return;
       }
@@ -636,6 +763,7 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
 
 void ActorCell::Suspend(const std::string& reason) {
   life_.store(Life::kSuspended, std::memory_order_release);
+  UnparkWaiters();
   system_->events().Publish(ActorSuspended{self_, reason});
 }
 
@@ -746,16 +874,19 @@ void ActorCell::BeginStop() {
     life_.store(Life::kStopping, std::memory_order_release);
   }
   pending_op_ = PendingOp::kStop;
+  UnparkWaiters();
   StopChildren();
   MaybeFinishPending();
 }
 
 void ActorCell::BeginRestart() {
+  if (Extra* x = extra_.load(std::memory_order_acquire)) x->restart_epoch++;
   {
     std::lock_guard<std::mutex> lock(StripeFor(this));
     life_.store(Life::kRestarting, std::memory_order_release);
   }
   pending_op_ = PendingOp::kRestart;
+  UnparkWaiters();
   StopChildren();
   MaybeFinishPending();
 }
@@ -790,6 +921,20 @@ void ActorCell::FinishRestart() {
     }
   }
   actor_.reset();
+  // Continuations of the old instance's requests must not run on the new one
+  // (they may point into the old object): drop them; late replies become
+  // dead letters.
+  if (Extra* x = extra_.load(std::memory_order_acquire)) {
+    x->requests.clear();
+    for (auto it = x->deferred.begin(); it != x->deferred.end();) {
+      if ((*it)->sys == SysKind::kRequestReply || (*it)->sys == SysKind::kRequestCheck) {
+        FreeEnvelope(*it);
+        it = x->deferred.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   std::exception_ptr failure;
   try {
     actor_ = factory_();
@@ -809,7 +954,14 @@ void ActorCell::FinishRestart() {
       BeginStop();
       return;
     }
-    HandleFailure(failure, nullptr, nullptr);
+    // Supervised as our next system message (a kFailure without a sender),
+    // before any user message. Not by calling HandleFailure here: a Restart
+    // directive would re-enter FinishRestart, and a PreStart that keeps
+    // failing would nest one frame chain per retry until the stack overflows.
+    Envelope* e = NewEnvelope();
+    e->sys = SysKind::kFailure;
+    e->msg = failure;
+    PostSystem(e);
     return;
   }
   Extra* x = extra_.load(std::memory_order_acquire);
@@ -849,12 +1001,14 @@ void ActorCell::FinishStop() {
     if (x != nullptr) watchers.swap(x->watchers);
   }
   system_->Unregister(this);
+  UnparkWaiters();
   DrainUserToDeadLetters();
   for (ActorCell* w : watchers) {
     Envelope* e = NewEnvelope();
     e->msg = Terminated{self_};
     AddRef();
     e->sender = this;
+    e->watch_notice = true;
     w->PostUser(e, /*force=*/true).IgnoreError();
     w->Release();
   }
@@ -903,6 +1057,7 @@ void ActorCell::AddWatcher(ActorCell* watcher) {
   Envelope* e = NewEnvelope();
   AddRef();
   e->msg = Terminated{PID::Adopt(this)};
+  e->watch_notice = true;
   watcher->PostUser(e, /*force=*/true).IgnoreError();
 }
 

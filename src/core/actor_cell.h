@@ -64,6 +64,9 @@ class ActorCell {
   void Release() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
+  void ReleaseN(uint32_t n) {
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n) delete this;
+  }
 
   // ---- producers (any thread) ----
   // Enqueues a user message; always takes ownership of `e`. On failure the
@@ -133,15 +136,26 @@ class ActorCell {
     uint64_t next_request_id = 0;
     TimePoint armed_deadline = TimePoint::max();
     std::vector<Envelope*> deferred;  // sys items that wait while suspended
+    std::vector<ActorCell*> waiters;  // parked senders (one reference each); stripe lock
     int failures_in_window = 0;
     TimePoint window_start{};
     int consecutive_restarts = 0;
+    // Names the supervisor's pending delayed restart; any restart that
+    // begins bumps it, so a backoff timer that fires later is ignored.
+    uint64_t restart_epoch = 0;
     std::once_flag address_once;
     std::string address;
   };
   Extra& extra();
 
+  static constexpr uint32_t kParked = 2;
   void ScheduleIfIdle();
+  uint64_t backlog() const;
+  // Backpressure (see kBackpressureHigh in actor_cell.cc).
+  void NoteBackpressure(ActorCell* target);
+  bool TryParkSender(ActorCell* sender);
+  void UnparkWaiters();
+  void Unpark();
   bool HasRunnableWork() const;
   Envelope* PopUser();
   void ProcessSystemMessages();
@@ -163,23 +177,30 @@ class ActorCell {
   bool StopChildren();  // true if there were children to wait for
   const Supervisor& supervisor() const;
 
-  std::atomic<uint32_t> refs_{0};
-  std::atomic<uint32_t> sched_{0};
+  // Producer side: written by every sender; one cache line of its own.
+  alignas(64) MpscTail user_tail_;
+  std::atomic<uint64_t> user_pushed_{0};
+  MpscTail sys_tail_;
+  std::atomic<uint64_t> sys_pushed_{0};
+  std::atomic<uint32_t> sched_{0};  // 0 idle, 1 scheduled/running, kParked
+  // Consumer side: written per message by the running turn only.
+  alignas(64) MpscHead user_head_;
+  MpscHead sys_head_;
+  std::atomic<uint64_t> user_popped_{0};
+  std::atomic<uint64_t> sys_popped_{0};
+  std::atomic<uint64_t> processed_{0};
+  std::atomic<uint64_t> last_duration_cycles_{0};
+  // Cold.
+  alignas(64) std::atomic<uint32_t> refs_{0};
   std::atomic<Life> life_{Life::kStarting};
   PendingOp pending_op_ = PendingOp::kNone;
   bool in_turn_ = false;
   bool is_root_ = false;
   int throughput_;
-  MpscQueue user_q_;
-  MpscQueue sys_q_;
   std::unique_ptr<UserMailbox> custom_;
-  std::atomic<uint64_t> user_pushed_{0};
-  std::atomic<uint64_t> user_popped_{0};
-  std::atomic<uint64_t> sys_pushed_{0};
-  std::atomic<uint64_t> sys_popped_{0};
-  std::atomic<uint64_t> processed_{0};
-  std::atomic<uint64_t> last_duration_cycles_{0};
   std::atomic<uint32_t> restarts_{0};
+  std::atomic<bool> has_waiters_{false};
+  ActorCell* throttled_on_ = nullptr;  // own turn only; one reference
   std::atomic<int64_t> started_ns_{0};
   SystemImpl* system_;
   ActorCell* parent_;  // one reference held; null for the root

@@ -74,7 +74,9 @@ Envelope* TakeRoute(Envelope* from) {
   Envelope* e = internal::NewEnvelope();
   if (from->sender != nullptr) from->sender->AddRef();
   e->sender = from->sender;
-  e->reply_kind = std::exchange(from->reply_kind, internal::ReplyKind::kNone);
+  e->reply_kind = from->reply_kind;
+  if (from->expects_reply()) from->reply_kind = internal::ReplyKind::kAnswered;
+  if (!e->expects_reply()) e->reply_kind = internal::ReplyKind::kNone;
   e->request_id = from->request_id;
   if (e->reply_kind == internal::ReplyKind::kSlot) {
     e->slot = from->slot;

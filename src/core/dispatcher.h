@@ -21,6 +21,10 @@ class Dispatcher {
   // Makes `cell` runnable. The dispatcher owns one reference on it until the
   // turn ends (the cell's RunTurn releases it).
   virtual void Submit(ActorCell* cell) = 0;
+  // As Submit, but never into the calling worker's next slot: for work that
+  // should run in parallel with the caller (e.g. senders released from
+  // backpressure), not right after it.
+  virtual void SubmitSpread(ActorCell* cell) { Submit(cell); }
   // Deterministic dispatchers only: runs one turn; false if nothing was runnable.
   virtual bool RunOne() { return false; }
   virtual bool deterministic() const { return false; }

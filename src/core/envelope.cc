@@ -15,7 +15,7 @@ namespace {
 // global pool, where producers pick them up: one lock per kBatch messages.
 constexpr std::size_t kBatch = 256;
 constexpr std::size_t kLocalMax = 2 * kBatch;
-constexpr std::size_t kGlobalMaxBatches = 64;
+constexpr std::size_t kGlobalMaxBatches = 1024;
 
 std::atomic<uint64_t> g_allocated{0};
 std::atomic<uint64_t> g_freed{0};
@@ -66,7 +66,44 @@ struct LocalCache {
 
 thread_local LocalCache t_cache;
 
+// Coalesced sender releases (see ReleaseBatch).
+thread_local bool t_batching = false;
+thread_local ActorCell* t_release_cell = nullptr;
+thread_local uint32_t t_release_count = 0;
+
+void FlushReleases() {
+  if (t_release_cell != nullptr) {
+    ActorCell* c = t_release_cell;
+    uint32_t n = t_release_count;
+    t_release_cell = nullptr;
+    t_release_count = 0;
+    c->ReleaseN(n);
+  }
+}
+
+void ReleaseSender(ActorCell* sender) {
+  if (!t_batching) {
+    sender->Release();
+    return;
+  }
+  if (t_release_cell == sender && t_release_count < (1u << 30)) {
+    ++t_release_count;
+    return;
+  }
+  FlushReleases();
+  t_release_cell = sender;
+  t_release_count = 1;
+}
+
 }  // namespace
+
+ReleaseBatch::ReleaseBatch() : outer_(!t_batching) { t_batching = true; }
+
+ReleaseBatch::~ReleaseBatch() {
+  if (!outer_) return;
+  FlushReleases();
+  t_batching = false;
+}
 
 Envelope* NewEnvelope() {
   LocalCache& c = t_cache;
@@ -93,7 +130,7 @@ Envelope* NewEnvelope() {
 
 void FreeEnvelope(Envelope* e) {
   if (e->sender != nullptr) {
-    e->sender->Release();
+    ReleaseSender(e->sender);
     e->sender = nullptr;
   }
   switch (e->reply_kind) {
@@ -104,12 +141,14 @@ void FreeEnvelope(Envelope* e) {
       e->requester->Release();
       break;
     case ReplyKind::kNone:
+    case ReplyKind::kAnswered:
       break;
   }
   e->reply_kind = ReplyKind::kNone;
   e->request_id = 0;
   e->sys = SysKind::kUser;
   e->is_error = false;
+  e->watch_notice = false;
   e->msg.Reset();
 
   LocalCache& c = t_cache;

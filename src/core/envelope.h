@@ -22,7 +22,8 @@ enum class SysKind : uint8_t {
   kKill,             // fail with ActorKilledError
   kReinstate,        // resume after suspension
   kChildTerminated,  // a child finished stopping (sent only while stopping)
-  kFailure,          // a child escalated; msg holds std::exception_ptr
+  kFailure,          // a child escalated (sender = the child), or our own PreStart
+                     // failed in a restart (no sender); msg holds std::exception_ptr
   kRequestReply,     // a reply for one of our Requests; msg = reply or Status
   kRequestCheck,     // a request deadline may have passed
   kApplyToChildren,  // OneForAll: msg holds the directive for all children
@@ -33,6 +34,7 @@ enum class ReplyKind : uint8_t {
   kNone = 0,
   kSlot,     // a thread blocked in Ask: `slot` (one reference held)
   kRequest,  // an actor's Request: `requester` (one reference held) + request_id
+  kAnswered,  // it had a requester and was answered (or the duty was taken)
 };
 
 struct Envelope : QueueNode {
@@ -45,14 +47,33 @@ struct Envelope : QueueNode {
   ReplyKind reply_kind = ReplyKind::kNone;
   SysKind sys = SysKind::kUser;
   bool is_error = false;  // kRequestReply: msg holds a Status
+  // A Terminated sent by the watch machinery: dropped on arrival when the
+  // watcher has unwatched the dead actor since (Unwatch cancels it).
+  bool watch_notice = false;
   Message msg;
 
-  bool expects_reply() const { return reply_kind != ReplyKind::kNone; }
+  bool expects_reply() const {
+    return reply_kind == ReplyKind::kSlot || reply_kind == ReplyKind::kRequest;
+  }
 };
 
 // A fresh envelope; free it with FreeEnvelope (releases sender and reply refs).
 Envelope* NewEnvelope();
 void FreeEnvelope(Envelope* e);
+
+// While one lives on a thread, FreeEnvelope coalesces the sender references it
+// drops (runs of messages from one sender cost one atomic, not one each).
+// Turns open one; the references are dropped when it closes.
+class ReleaseBatch {
+ public:
+  ReleaseBatch();
+  ~ReleaseBatch();
+  ReleaseBatch(const ReleaseBatch&) = delete;
+  ReleaseBatch& operator=(const ReleaseBatch&) = delete;
+
+ private:
+  bool outer_;
+};
 
 // Pool figures, for tests and benchmarks.
 struct EnvelopePoolStats {

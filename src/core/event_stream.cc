@@ -61,7 +61,11 @@ void EventStream::PublishMessage(const Message& event) {
     if (s.callback) {
       s.callback(event);
     } else if (s.actor) {
-      // Events about an actor are not sent back to itself when it is gone.
+      // A dead letter *to* the subscriber (e.g. an event it left unhandled)
+      // is not sent back to it: that would loop forever.
+      if (const DeadLetter* d = event.As<DeadLetter>(); d != nullptr && d->recipient == s.actor) {
+        continue;
+      }
       s.actor.Tell(event.Clone()).IgnoreError();
     }
   }

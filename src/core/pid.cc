@@ -64,11 +64,14 @@ Status PID::Forward(Message msg, const PID& sender) const {
 }
 
 Status PID::BatchTell(std::vector<Message> msgs) const {
+  // Every message is offered (a refused one goes to dead letters, counted);
+  // the first failure is returned.
+  Status first;
   for (Message& m : msgs) {
     Status s = Send(cell_, std::move(m), nullptr);
-    if (!s.ok()) return s;
+    if (!s.ok() && first.ok()) first = std::move(s);
   }
-  return Status();
+  return first;
 }
 
 Result<Message> PID::Ask(Message msg, Duration timeout) const {

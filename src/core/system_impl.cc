@@ -149,6 +149,13 @@ Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory 
     Shard& shard = ShardFor(cell->name());
     std::lock_guard<std::mutex> lock(shard.mu);
     auto [it, inserted] = shard.names.try_emplace(cell->name(), cell);
+    if (!inserted && it->second->life() == ActorCell::Life::kTerminated) {
+      // The holder has terminated and is about to unregister (FinishStop marks
+      // it terminated first): the name is free, as Lookup already says. Its
+      // Unregister erases only an entry that still names it, so not ours.
+      it->second = cell;
+      inserted = true;
+    }
     if (!inserted) {
       std::string taken = cell->name();
       cell->life_.store(ActorCell::Life::kTerminated);

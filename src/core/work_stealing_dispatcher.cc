@@ -101,6 +101,19 @@ class WorkStealingDispatcher final : public Dispatcher {
     WakeIfNeeded();
   }
 
+  void SubmitSpread(ActorCell* cell) override {
+    Worker* w = t_worker;
+    if (w != nullptr && t_dispatcher == this) {
+      PushLocal(w, cell);
+    } else {
+      std::lock_guard<std::mutex> lock(global_mu_);
+      global_.push_back(cell);
+      global_size_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    WakeIfNeeded();
+  }
+
  private:
   void PushLocal(Worker* w, ActorCell* c) {
     std::lock_guard<std::mutex> lock(w->mu);

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,8 @@ class DeadLetterTest : public ::testing::Test {
 
   // A SuspendableEcho that is suspended now.
   PID SpawnSuspendedEcho(const std::string& name) {
-    Result<PID> pid = system().Spawn(name, Context::MakeFactory<SuspendableEcho>(),
-                                     SuspendOnError());
+    Result<PID> pid =
+        system().Spawn(name, Context::MakeFactory<SuspendableEcho>(), SuspendOnError());
     EXPECT_TRUE(pid.ok()) << pid.status().ToString();
     if (!pid.ok()) return PID();
     EXPECT_TRUE(pid->Tell(Crash{}).ok());
@@ -115,8 +116,8 @@ TEST_F(DeadLetterTest, AskingAStoppedActorFailsWithStoppedAndIsADeadLetter) {
 }
 
 TEST_F(DeadLetterTest, AFullMailboxMakesADeadLetterWithReasonMailboxFull) {
-  Result<PID> pid = system().SpawnWith<test::Echo>(
-      "echo", SpawnOptions().WithMailbox(MailboxSpec::Bounded(1)));
+  Result<PID> pid =
+      system().SpawnWith<test::Echo>("echo", SpawnOptions().WithMailbox(MailboxSpec::Bounded(1)));
   ASSERT_TRUE(pid.ok());
   EventLog<DeadLetter> dead(system());
   ASSERT_TRUE(pid->Tell(Ping{1}).ok());
@@ -250,22 +251,22 @@ TEST_F(DeadLetterTest, AReplyArrivingAfterItsRequestTimedOutIsADeadLetter) {
 TEST_F(DeadLetterTest, DeadLettersAreCountedInTotalAndPerReason) {
   PID suspended = SpawnSuspendedEcho("suspended");
   Result<PID> stopped = system().Spawn<test::Echo>("stopped");
-  Result<PID> full = system().SpawnWith<test::Echo>(
-      "full", SpawnOptions().WithMailbox(MailboxSpec::Bounded(1)));
+  Result<PID> full =
+      system().SpawnWith<test::Echo>("full", SpawnOptions().WithMailbox(MailboxSpec::Bounded(1)));
   Result<PID> picky = system().Spawn<test::Echo>("picky");
   ASSERT_TRUE(stopped.ok() && full.ok() && picky.ok());
   stopped->Stop();
   ASSERT_TRUE(stopped->AwaitTermination(1s));
   ASSERT_EQ(system().DeadLetterCount(), 0u);
 
-  system().SendAsync("nobody", Ping{}).IgnoreError();       // no such actor
-  stopped->Tell(Ping{}).IgnoreError();                      // stopped
-  stopped->Tell(Ping{}).IgnoreError();                      // stopped
+  system().SendAsync("nobody", Ping{}).IgnoreError();  // no such actor
+  stopped->Tell(Ping{}).IgnoreError();                 // stopped
+  stopped->Tell(Ping{}).IgnoreError();                 // stopped
   ASSERT_TRUE(full->Tell(Ping{}).ok());
-  full->Tell(Ping{}).IgnoreError();                         // mailbox full
-  ASSERT_TRUE(picky->Tell(1.5).ok());                       // unhandled
+  full->Tell(Ping{}).IgnoreError();    // mailbox full
+  ASSERT_TRUE(picky->Tell(1.5).ok());  // unhandled
   ASSERT_FALSE(suspended.Ask(Ping{}, 10ms).ok());
-  suspended.Reinstate();                                    // ask timed out
+  suspended.Reinstate();  // ask timed out
   d_.RunUntilIdle();
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kNoSuchActor), 1u);

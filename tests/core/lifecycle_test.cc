@@ -4,6 +4,7 @@
 #include <akt/testing/deterministic.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -89,8 +90,9 @@ TEST_F(LifecycleTest, AnEmptyNameSpawnsAnAnonymousActorNamedByItsId) {
 TEST_F(LifecycleTest, InvalidNamesAreRejectedWithInvalidArgument) {
   const std::string invalid[] = {
       std::string(256, 'a'),  // too long
-      "has space", "slash/name", "colon:name", "star*", "-leading-dash", ".leading-dot",
-      "_leading-underscore", "$5", "akt.mine", "akt.user", "caf\xC3\xA9",
+      "has space",           "slash/name",          "colon:name", "star*",    "-leading-dash",
+      ".leading-dot",        "_leading-underscore", "$5",         "akt.mine", "akt.user",
+      "caf\xC3\xA9",
   };
   for (const std::string& name : invalid) {
     Result<PID> pid = system().Spawn<Echo>(name);
@@ -321,7 +323,9 @@ TEST(LifecycleConcurrencyTest, SystemStopStopsChildrenBeforeParentsAndRunsEveryP
 // Takes Pings and never answers them.
 class Silent : public Actor {
  public:
-  void Receive(ReceiveContext& ctx) override { ctx.Match([](const Ping&) {}); }
+  void Receive(ReceiveContext& ctx) override {
+    ctx.Match([](const Ping&) {});
+  }
 };
 
 TEST(LifecycleConcurrencyTest, SystemStopFailsAPendingAskInsteadOfLeavingItHanging) {

@@ -127,8 +127,7 @@ TEST_F(MailboxTest, BoundedRejectRefusesTellsBeyondCapacityAndDeadLettersThem) {
 }
 
 TEST_F(MailboxTest, BoundedRejectFailsAnAskWithMailboxFull) {
-  Result<PID> pid =
-      system().SpawnWith<test::Echo>("echo", WithMailbox(MailboxSpec::Bounded(1)));
+  Result<PID> pid = system().SpawnWith<test::Echo>("echo", WithMailbox(MailboxSpec::Bounded(1)));
   ASSERT_TRUE(pid.ok());
   ASSERT_TRUE(pid->Tell(test::Ping{1}).ok());
   TimePoint before = d_.Now();
@@ -239,8 +238,8 @@ TEST_F(MailboxTest, PriorityMailboxProcessesByComparatorAndKeepsArrivalOrderForT
     const Job* y = b.As<Job>();
     return (x ? x->priority : 0) > (y ? y->priority : 0);
   };
-  Result<PID> pid = system().SpawnWith<Recorder>(
-      "r", WithMailbox(MailboxSpec::Priority(higher_first)), record_);
+  Result<PID> pid =
+      system().SpawnWith<Recorder>("r", WithMailbox(MailboxSpec::Priority(higher_first)), record_);
   ASSERT_TRUE(pid.ok());
 
   // All queued before the actor first runs.
@@ -374,11 +373,13 @@ TEST_F(MailboxTest, MailboxSizeOfABoundedMailboxDoesNotCountRefusedMessages) {
 }
 
 TEST_F(MailboxTest, SpawnRejectsABoundedMailboxWithoutCapacityAndAPriorityWithoutComparator) {
-  EXPECT_EQ(system().SpawnWith<Recorder>("r", WithMailbox(MailboxSpec::Bounded(0)), record_)
+  EXPECT_EQ(system()
+                .SpawnWith<Recorder>("r", WithMailbox(MailboxSpec::Bounded(0)), record_)
                 .status()
                 .code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(system().SpawnWith<Recorder>("r", WithMailbox(MailboxSpec::Priority(nullptr)), record_)
+  EXPECT_EQ(system()
+                .SpawnWith<Recorder>("r", WithMailbox(MailboxSpec::Priority(nullptr)), record_)
                 .status()
                 .code(),
             StatusCode::kInvalidArgument);

@@ -193,5 +193,64 @@ TEST(Request, CallChainBackToTheCallerCompletes) {
   EXPECT_EQ(result, "B after A");
 }
 
+// A request has a sender, but a second answer must not reach it as a plain
+// message: each request is answered at most once.
+TEST(Request, SecondReplyToARequestIsRefusedAndNeverDelivered) {
+  testing::DeterministicSystem d;
+  std::atomic<int> second_code{-1};
+  class DoubleReplier : public Actor {
+   public:
+    explicit DoubleReplier(std::atomic<int>* code) : code_(code) {}
+    void Receive(ReceiveContext& ctx) override {
+      ctx.Match([&](const Ping& p) {
+        ctx.Reply(Pong{p.n}).IgnoreError();
+        *code_ = static_cast<int>(ctx.Reply(Pong{-1}).code());
+      });
+    }
+    std::atomic<int>* code_;
+  };
+  auto target = d.system().Spawn<DoubleReplier>("double", &second_code);
+  auto req = d.system().Spawn<Requester>("req");
+  ASSERT_TRUE(target.ok() && req.ok());
+  ASSERT_TRUE(req->Tell(Start{*target, 1, 10s}).ok());
+  d.RunUntilIdle();
+  EXPECT_EQ(second_code.load(), static_cast<int>(StatusCode::kFailedPrecondition));
+  auto log = req->Ask<std::vector<std::string>>(Report{}, 1ms);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(*log, std::vector<std::string>{"pong:0"});  // no stray Pong{-1}
+}
+
+// A restart drops the old instance's pending continuations: they may point
+// into the destroyed object. The late reply becomes a dead letter.
+TEST(Request, RestartDropsPendingContinuations) {
+  testing::DeterministicSystem d;
+  class Back : public Actor {
+   public:
+    void Receive(ReceiveContext& ctx) override {
+      ctx.Match([&](const Ping& p) { ctx.Reply(Pong{p.n}).IgnoreError(); },
+                [&](const std::string&) { throw std::runtime_error("suspend me"); });
+    }
+  };
+  auto back = d.system().SpawnWith<Back>(
+      "back", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
+  auto req = d.system().Spawn<Requester>("req");
+  ASSERT_TRUE(back.ok() && req.ok());
+  ASSERT_TRUE(back->Tell(std::string("fail")).ok());
+  d.RunUntilIdle();
+  ASSERT_TRUE(req->Tell(Start{*back, 1, 10s}).ok());
+  d.RunUntilIdle();
+  req->Restart();
+  d.RunUntilIdle();
+  ASSERT_EQ(req->RestartCount(), 1u);
+  uint64_t late_before = d.system().DeadLetterCount(DeadLetterReason::kAskTimedOut);
+  back->Reinstate();
+  d.RunUntilIdle();
+  d.Advance(20s);
+  EXPECT_EQ(d.system().DeadLetterCount(DeadLetterReason::kAskTimedOut), late_before + 1);
+  auto log = req->Ask<std::vector<std::string>>(Report{}, 1ms);
+  ASSERT_TRUE(log.ok());
+  EXPECT_TRUE(log->empty());  // the new instance never saw the old request
+}
+
 }  // namespace
 }  // namespace akt

@@ -111,9 +111,9 @@ class Parent : public Actor {
   Status PreStart(Context& ctx) override {
     probe_->pre_starts++;
     for (int i = 0; i < children_; ++i) {
-      Result<PID> child = ctx.Spawn("child-" + std::to_string(i),
-                                    Context::MakeFactory<Counter>(child_probe_),
-                                    Supervised(child_supervisor_));
+      Result<PID> child =
+          ctx.Spawn("child-" + std::to_string(i), Context::MakeFactory<Counter>(child_probe_),
+                    Supervised(child_supervisor_));
       if (!child.ok()) return child.status();
     }
     return Status();
@@ -218,9 +218,10 @@ TEST_F(SupervisionTest, EscalateLetsTheParentsSupervisorDecideToResumeTheChild) 
   auto parent_probe = std::make_shared<Probe>();
   Supervisor parent_supervisor =
       Supervisor().ClearRules().WithDirective<CustomError>(Directive::kResume);
-  Supervisor child_supervisor = Supervisor().ClearRules().WithAnyErrorDirective(Directive::kEscalate);
+  Supervisor child_supervisor =
+      Supervisor().ClearRules().WithAnyErrorDirective(Directive::kEscalate);
   Result<PID> parent = system().SpawnWith<Parent>("parent", Supervised(parent_supervisor),
-                                                   parent_probe, probe_, child_supervisor, 1);
+                                                  parent_probe, probe_, child_supervisor, 1);
   ASSERT_TRUE(parent.ok()) << parent.status().ToString();
   PID child = Lookup(system(), "child-0");
   EventLog<ActorReinstated> reinstated(system());
@@ -243,9 +244,10 @@ TEST_F(SupervisionTest, EscalateLetsTheParentsSupervisorDecideToRestartTheParent
   auto parent_probe = std::make_shared<Probe>();
   Supervisor parent_supervisor =
       Supervisor().ClearRules().WithDirective<CustomError>(Directive::kRestart);
-  Supervisor child_supervisor = Supervisor().ClearRules().WithAnyErrorDirective(Directive::kEscalate);
+  Supervisor child_supervisor =
+      Supervisor().ClearRules().WithAnyErrorDirective(Directive::kEscalate);
   Result<PID> parent = system().SpawnWith<Parent>("parent", Supervised(parent_supervisor),
-                                                   parent_probe, probe_, child_supervisor, 1);
+                                                  parent_probe, probe_, child_supervisor, 1);
   ASSERT_TRUE(parent.ok()) << parent.status().ToString();
   PID old_child = Lookup(system(), "child-0");
   ASSERT_TRUE(old_child.Tell(Add{2}).ok());
@@ -267,8 +269,8 @@ TEST_F(SupervisionTest, EscalateLetsTheParentsSupervisorDecideToRestartTheParent
 }
 
 TEST_F(SupervisionTest, EscalationFromATopLevelActorStopsIt) {
-  Result<PID> pid = SpawnCounter("c", Supervisor().ClearRules().WithAnyErrorDirective(
-                                          Directive::kEscalate));
+  Result<PID> pid =
+      SpawnCounter("c", Supervisor().ClearRules().WithAnyErrorDirective(Directive::kEscalate));
   ASSERT_TRUE(pid.ok());
 
   ASSERT_TRUE(pid->Tell(Boom{}).ok());
@@ -344,11 +346,10 @@ TEST_F(SupervisionTest, RulesMatchTheStatusCodeAnActorReportsWithErr) {
 }
 
 TEST_F(SupervisionTest, AnyErrorRuleAppliesToEveryErrorNoOtherRuleMatches) {
-  Result<PID> pid =
-      SpawnCounter("c", Supervisor()
-                            .ClearRules()
-                            .WithDirective<std::invalid_argument>(Directive::kStop)
-                            .WithAnyErrorDirective(Directive::kResume));
+  Result<PID> pid = SpawnCounter("c", Supervisor()
+                                          .ClearRules()
+                                          .WithDirective<std::invalid_argument>(Directive::kStop)
+                                          .WithAnyErrorDirective(Directive::kResume));
   ASSERT_TRUE(pid.ok());
 
   ASSERT_TRUE(pid->Tell(Add{1}).ok());
@@ -423,8 +424,8 @@ TEST_F(SupervisionTest, ASuspendedActorCanBeStopped) {
 // Retry limits and backoff.
 
 TEST_F(SupervisionTest, OneFailureMoreThanTheRetryLimitWithinTheWindowStopsTheActor) {
-  Result<PID> pid = SpawnCounter(
-      "c", Supervisor().WithAnyErrorDirective(Directive::kRestart).WithRetry(2, 1min));
+  Result<PID> pid =
+      SpawnCounter("c", Supervisor().WithAnyErrorDirective(Directive::kRestart).WithRetry(2, 1min));
   ASSERT_TRUE(pid.ok());
 
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(pid->Tell(Boom{}).ok());
@@ -441,8 +442,8 @@ TEST_F(SupervisionTest, OneFailureMoreThanTheRetryLimitWithinTheWindowStopsTheAc
 }
 
 TEST_F(SupervisionTest, FailuresFurtherApartThanTheWindowDoNotUseUpTheRetries) {
-  Result<PID> pid = SpawnCounter(
-      "c", Supervisor().WithAnyErrorDirective(Directive::kRestart).WithRetry(1, 1s));
+  Result<PID> pid =
+      SpawnCounter("c", Supervisor().WithAnyErrorDirective(Directive::kRestart).WithRetry(1, 1s));
   ASSERT_TRUE(pid.ok());
 
   for (int i = 0; i < 3; ++i) {
@@ -490,14 +491,48 @@ TEST_F(SupervisionTest, BackoffDelaysTheRestartAndDoublesForConsecutiveRestarts)
   EXPECT_EQ(pid->RestartCount(), 2u);
 }
 
+TEST_F(SupervisionTest, AStopDuringTheBackoffWinsOverThePendingRestart) {
+  Result<PID> pid = SpawnCounter(
+      "c", Supervisor().WithAnyErrorDirective(Directive::kRestart).WithBackoff(100ms, 1s));
+  ASSERT_TRUE(pid.ok());
+  ASSERT_TRUE(pid->Tell(Boom{}).ok());
+  d_.RunUntilIdle();
+
+  pid->Stop();
+  d_.RunUntilIdle();
+  d_.Advance(1s);  // the backoff timer fires into a stopped actor
+
+  EXPECT_TRUE(pid->AwaitTermination(Duration::zero()));
+  EXPECT_EQ(pid->RestartCount(), 0u);
+  EXPECT_EQ(probe_->instances, 1);
+}
+
+TEST_F(SupervisionTest, AManualRestartDuringTheBackoffReplacesThePendingRestart) {
+  Result<PID> pid = SpawnCounter(
+      "c", Supervisor().WithAnyErrorDirective(Directive::kRestart).WithBackoff(100ms, 1s));
+  ASSERT_TRUE(pid.ok());
+  ASSERT_TRUE(pid->Tell(Boom{}).ok());
+  d_.RunUntilIdle();
+
+  pid->Restart();
+  d_.RunUntilIdle();
+  ASSERT_EQ(pid->RestartCount(), 1u);
+  ASSERT_TRUE(pid->Tell(Add{3}).ok());
+  d_.RunUntilIdle();
+  d_.Advance(1s);  // the supervisor's timer fires after the manual restart
+
+  EXPECT_EQ(pid->RestartCount(), 1u);
+  EXPECT_EQ(probe_->instances, 2);
+  EXPECT_EQ(TotalOf(*pid), 3);  // the state of the manually restarted instance
+}
+
 // ---------------------------------------------------------------------------
 // Strategies.
 
 TEST_F(SupervisionTest, OneForOneRestartsOnlyTheFailingChild) {
   auto parent_probe = std::make_shared<Probe>();
   Supervisor child_supervisor = Supervisor().WithStrategy(Strategy::kOneForOne);
-  Result<PID> parent =
-      system().Spawn<Parent>("parent", parent_probe, probe_, child_supervisor, 3);
+  Result<PID> parent = system().Spawn<Parent>("parent", parent_probe, probe_, child_supervisor, 3);
   ASSERT_TRUE(parent.ok()) << parent.status().ToString();
   PID children[3] = {Lookup(system(), "child-0"), Lookup(system(), "child-1"),
                      Lookup(system(), "child-2")};
@@ -519,8 +554,7 @@ TEST_F(SupervisionTest, OneForOneRestartsOnlyTheFailingChild) {
 TEST_F(SupervisionTest, OneForAllRestartsTheSiblingsOfTheFailingChildToo) {
   auto parent_probe = std::make_shared<Probe>();
   Supervisor child_supervisor = Supervisor().WithStrategy(Strategy::kOneForAll);
-  Result<PID> parent =
-      system().Spawn<Parent>("parent", parent_probe, probe_, child_supervisor, 3);
+  Result<PID> parent = system().Spawn<Parent>("parent", parent_probe, probe_, child_supervisor, 3);
   ASSERT_TRUE(parent.ok()) << parent.status().ToString();
   PID children[3] = {Lookup(system(), "child-0"), Lookup(system(), "child-1"),
                      Lookup(system(), "child-2")};
@@ -545,8 +579,7 @@ TEST_F(SupervisionTest, OneForAllStopStopsTheSiblingsToo) {
   auto parent_probe = std::make_shared<Probe>();
   Supervisor child_supervisor =
       Supervisor().WithStrategy(Strategy::kOneForAll).WithAnyErrorDirective(Directive::kStop);
-  Result<PID> parent =
-      system().Spawn<Parent>("parent", parent_probe, probe_, child_supervisor, 2);
+  Result<PID> parent = system().Spawn<Parent>("parent", parent_probe, probe_, child_supervisor, 2);
   ASSERT_TRUE(parent.ok()) << parent.status().ToString();
   PID first = Lookup(system(), "child-0");
   PID second = Lookup(system(), "child-1");
@@ -627,6 +660,38 @@ TEST_F(SupervisionTest, PreStartFailureDuringARestartCanBeRestartedAgain) {
   EXPECT_EQ(TotalOf(*pid), 9);  // the third instance got the waiting message
 }
 
+TEST_F(SupervisionTest, APreStartThatKeepsFailingIsRetriedUpToTheLimitThenStopped) {
+  // Every instance after the first fails in PreStart; restarts are immediate.
+  // The retries must not nest (one stack frame chain per retry would
+  // overflow the stack long before the limit).
+  class FailsAfterFirst : public Actor {
+   public:
+    explicit FailsAfterFirst(std::shared_ptr<Probe> probe)
+        : probe_(std::move(probe)), instance_(++probe_->instances) {}
+    Status PreStart(Context&) override {
+      if (instance_ > 1) throw CustomError();
+      return Status();
+    }
+    void Receive(ReceiveContext&) override { throw std::runtime_error("boom"); }
+
+   private:
+    std::shared_ptr<Probe> probe_;
+    int instance_;
+  };
+  constexpr int kRetries = 50000;  // nested, ~13k overflowed an 8 MB stack
+  Result<PID> pid = system().SpawnWith<FailsAfterFirst>(
+      "c",
+      Supervised(Supervisor().WithAnyErrorDirective(Directive::kRestart).WithRetry(kRetries, 1h)),
+      probe_);
+  ASSERT_TRUE(pid.ok());
+
+  ASSERT_TRUE(pid->Tell(Add{1}).ok());
+  d_.RunUntilIdle();
+
+  EXPECT_TRUE(pid->AwaitTermination(1s));
+  EXPECT_EQ(probe_->instances, kRetries + 1);
+}
+
 TEST_F(SupervisionTest, AskWhoseHandlerThrowsFailsWithActorFailedWithoutWaitingForTheTimeout) {
   Result<PID> pid = SpawnCounter("c", Supervisor());
   ASSERT_TRUE(pid.ok());
@@ -636,8 +701,7 @@ TEST_F(SupervisionTest, AskWhoseHandlerThrowsFailsWithActorFailedWithoutWaitingF
 
   ASSERT_FALSE(reply.ok());
   EXPECT_EQ(reply.status().code(), StatusCode::kActorFailed);
-  EXPECT_NE(reply.status().message().find("boom"), std::string::npos)
-      << reply.status().ToString();
+  EXPECT_NE(reply.status().message().find("boom"), std::string::npos) << reply.status().ToString();
   EXPECT_EQ(d_.Now(), before);  // no time passed: the failure answered the Ask
 }
 

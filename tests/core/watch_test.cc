@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "test_util.h"
@@ -100,7 +101,8 @@ TEST_F(WatchTest, TerminatedIsDeliveredWhenTheWatchedActorFailsAndIsStopped) {
     }
   };
   Result<PID> target = system().SpawnWith<Fragile>(
-      "target", SpawnOptions().WithSupervisor(Supervisor().WithAnyErrorDirective(Directive::kStop)));
+      "target",
+      SpawnOptions().WithSupervisor(Supervisor().WithAnyErrorDirective(Directive::kStop)));
   ASSERT_TRUE(target.ok());
   auto seen = std::make_shared<Seen>();
   ASSERT_TRUE(system().Spawn<Watcher>("w", *target, seen).ok());
@@ -168,6 +170,63 @@ TEST_F(WatchTest, UnwatchCancelsTheTerminated) {
   EXPECT_TRUE(target->AwaitTermination(1s));
   EXPECT_TRUE(seen->Terminated().empty());
   EXPECT_EQ(system().DeadLetterCount(), 0u);
+}
+
+TEST_F(WatchTest, UnwatchAlsoCancelsATerminatedAlreadyInTheMailbox) {
+  Result<PID> target = system().Spawn<test::Echo>("target");
+  ASSERT_TRUE(target.ok());
+  auto seen = std::make_shared<Seen>();
+  Result<PID> watcher = system().Spawn<Watcher>("w", *target, seen);
+  ASSERT_TRUE(watcher.ok());
+  // The watcher has Number, Unwatch queued; the target stops right after the
+  // watcher's first turn, so its Terminated lands behind the Unwatch.
+  ASSERT_TRUE(watcher->Tell(Number{1}).ok());
+  ASSERT_TRUE(watcher->Tell(Unwatch{}).ok());
+  target->Stop();
+  ASSERT_TRUE(d_.Step());  // the watcher: Number
+  ASSERT_TRUE(d_.Step());  // the target: stops, Terminated queued for the watcher
+  ASSERT_TRUE(target->AwaitTermination(Duration::zero()));
+  ASSERT_EQ(watcher->MailboxSize(), 2u);  // Unwatch, Terminated
+
+  d_.RunUntilIdle();
+
+  EXPECT_EQ(seen->Items(), std::vector<int>{1});
+  EXPECT_TRUE(seen->Terminated().empty());
+}
+
+TEST_F(WatchTest, ATerminatedForwardedToAnActorThatDoesNotWatchIsStillDelivered) {
+  // Unwatch cancels akt's own notice only; a Terminated passed on by the
+  // watcher is an ordinary message.
+  class Relay : public Actor {
+   public:
+    Relay(PID target, PID manager) : target_(std::move(target)), manager_(std::move(manager)) {}
+    Status PreStart(Context& ctx) override {
+      ctx.Watch(target_);
+      return Status();
+    }
+    void Receive(ReceiveContext& ctx) override {
+      ctx.Match([&](const Terminated&) { ctx.Forward(manager_).IgnoreError(); });
+    }
+
+   private:
+    PID target_;
+    PID manager_;
+  };
+  Result<PID> target = system().Spawn<test::Echo>("target");
+  ASSERT_TRUE(target.ok());
+  auto seen = std::make_shared<Seen>();
+  // The manager "watches" an unrelated actor, so it has a watch list.
+  Result<PID> unrelated = system().Spawn<test::Echo>("unrelated");
+  ASSERT_TRUE(unrelated.ok());
+  Result<PID> manager = system().Spawn<Watcher>("manager", *unrelated, seen);
+  ASSERT_TRUE(manager.ok());
+  ASSERT_TRUE(system().Spawn<Relay>("relay", *target, *manager).ok());
+
+  target->Stop();
+  d_.RunUntilIdle();
+
+  ASSERT_EQ(seen->Terminated().size(), 1u);
+  EXPECT_EQ(seen->Terminated()[0], *target);
 }
 
 TEST_F(WatchTest, AStoppedWatcherIsForgottenAndCausesNoDeadLetters) {
