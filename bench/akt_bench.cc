@@ -12,8 +12,6 @@
 //
 // What is timed matches the CAF and Erlang peers in bench/peers/.
 #include <akt/akt.h>
-
-#include "envelope.h"
 #include <unistd.h>
 
 #include <atomic>
@@ -24,6 +22,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "envelope.h"
 
 namespace {
 
@@ -172,7 +172,8 @@ void FanIn() {
   if (std::getenv("AKT_BENCH_DEBUG") != nullptr) {
     auto st = akt::internal::GetEnvelopePoolStats();
     std::fprintf(stderr, "envelopes allocated %llu freed %llu\n",
-                 static_cast<unsigned long long>(st.allocated), static_cast<unsigned long long>(st.freed));
+                 static_cast<unsigned long long>(st.allocated),
+                 static_cast<unsigned long long>(st.freed));
   }
   system.Stop().IgnoreError();
 }
@@ -197,17 +198,18 @@ class AsyncAsker : public akt::Actor {
     if (ctx.Is<Go>()) Next(ctx);
   }
   void Next(akt::ReceiveContext& ctx) {
-    ctx.Request(server_, Req{i_}, 10s).Then([this](akt::ReceiveContext& ctx, akt::Result<akt::Message> r) {
-      if (!r.ok()) {
-        std::fprintf(stderr, "ask failed: %s\n", r.status().ToString().c_str());
-        std::exit(1);
-      }
-      if (++i_ == n_) {
-        done_->Set();
-      } else {
-        Next(ctx);
-      }
-    });
+    ctx.Request(server_, Req{i_}, 10s)
+        .Then([this](akt::ReceiveContext& ctx, akt::Result<akt::Message> r) {
+          if (!r.ok()) {
+            std::fprintf(stderr, "ask failed: %s\n", r.status().ToString().c_str());
+            std::exit(1);
+          }
+          if (++i_ == n_) {
+            done_->Set();
+          } else {
+            Next(ctx);
+          }
+        });
   }
   akt::PID server_;
   int64_t n_;
@@ -239,7 +241,8 @@ void AskBlocking() {
   for (int64_t i = 0; i < n; ++i) {
     auto r = server.Ask<int64_t>(Req{i}, 10s);
     if (!r.ok() || *r != i) {
-      std::fprintf(stderr, "ask failed: %s\n", r.ok() ? "wrong reply" : r.status().ToString().c_str());
+      std::fprintf(stderr, "ask failed: %s\n",
+                   r.ok() ? "wrong reply" : r.status().ToString().c_str());
       std::exit(1);
     }
   }

@@ -63,14 +63,16 @@ class PricingWorker : public akt::Actor {
 class Ledger : public akt::Actor {
  public:
   void Receive(akt::ReceiveContext& ctx) override {
-    ctx.Match([&](const Book& b) {
-      totals_.orders++;
-      totals_.cents += b.priced.total_cents;
-    },
-              [&](const GetTotals&) { ctx.Reply(totals_).IgnoreError(); });
+    ctx.Match(
+        [&](const Book& b) {
+          totals_.orders++;
+          totals_.cents += b.priced.total_cents;
+        },
+        [&](const GetTotals&) { ctx.Reply(totals_).IgnoreError(); });
   }
   akt::Status PostStop(akt::Context&) override {
-    std::printf("  ledger closed with %lld orders booked\n", static_cast<long long>(totals_.orders));
+    std::printf("  ledger closed with %lld orders booked\n",
+                static_cast<long long>(totals_.orders));
     return akt::Status();
   }
 
@@ -104,15 +106,15 @@ class Intake : public akt::Actor {
           for (int64_t i = 0; i < s.count; ++i) {
             Order o{next_id_++, 1 + next_id_ % 20, 250};
             const akt::PID& worker = workers_[o.id % workers_.size()];
-            ctx.Request(worker, o, 2s).Then([this](akt::ReceiveContext& ctx,
-                                                   akt::Result<akt::Message> r) {
-              if (r.ok() && r->Is<Priced>()) {
-                summary_.priced++;
-                ctx.Tell(ledger_, Book{*r->As<Priced>()}).IgnoreError();
-              } else {
-                summary_.failed++;
-              }
-            });
+            ctx.Request(worker, o, 2s)
+                .Then([this](akt::ReceiveContext& ctx, akt::Result<akt::Message> r) {
+                  if (r.ok() && r->Is<Priced>()) {
+                    summary_.priced++;
+                    ctx.Tell(ledger_, Book{*r->As<Priced>()}).IgnoreError();
+                  } else {
+                    summary_.failed++;
+                  }
+                });
           }
         },
         [&](const akt::Terminated& t) {
@@ -176,9 +178,10 @@ int main() {
     std::printf("  ledger:                %lld orders, %.2f in total\n",
                 static_cast<long long>(t.orders), t.cents / 100.0);
   }
-  std::printf("  throughput:            %.0f orders/s (%.3f s; each order is a request,\n"
-              "                         a reply and a booking message)\n",
-              kOrders / secs, secs);
+  std::printf(
+      "  throughput:            %.0f orders/s (%.3f s; each order is a request,\n"
+      "                         a reply and a booking message)\n",
+      kOrders / secs, secs);
 
   std::printf("stopping the ledger: the intake watches it\n");
   ledger->Stop();

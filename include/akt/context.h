@@ -70,8 +70,7 @@ class Context {
   }
   template <typename A, typename... Args>
   Result<PID> SpawnWith(std::string name, SpawnOptions options, Args&&... args) {
-    return Spawn(std::move(name), MakeFactory<A>(std::forward<Args>(args)...),
-                 std::move(options));
+    return Spawn(std::move(name), MakeFactory<A>(std::forward<Args>(args)...), std::move(options));
   }
   std::vector<PID> Children() const;
 
@@ -136,7 +135,7 @@ class PendingReply {
  private:
   friend class ReceiveContext;
   void Reset();
-  internal::Envelope* env_ = nullptr;  // holds the reply route and sender
+  internal::Envelope* env_ = nullptr;       // holds the reply route and sender
   internal::ActorCell* replier_ = nullptr;  // one reference
 };
 

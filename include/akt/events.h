@@ -40,11 +40,11 @@ struct ActorReinstated {
 };
 
 enum class DeadLetterReason {
-  kNoSuchActor,   // sent by name to a name nobody has
-  kStopped,       // the recipient had stopped (or stopped with it queued)
-  kMailboxFull,   // a bounded mailbox refused it
-  kUnhandled,     // the recipient did not handle it
-  kAskTimedOut,   // a reply that arrived after its asker gave up
+  kNoSuchActor,  // sent by name to a name nobody has
+  kStopped,      // the recipient had stopped (or stopped with it queued)
+  kMailboxFull,  // a bounded mailbox refused it
+  kUnhandled,    // the recipient did not handle it
+  kAskTimedOut,  // a reply that arrived after its asker gave up
 };
 std::string_view DeadLetterReasonName(DeadLetterReason r);
 
@@ -53,7 +53,7 @@ struct DeadLetter {
   std::string recipient_name;  // the name it was sent to
   PID sender;                  // may be empty
   DeadLetterReason reason;
-  std::string type_name;       // C++ type of the undelivered message
+  std::string type_name;  // C++ type of the undelivered message
   // The undelivered message itself, shared by all subscribers.
   std::shared_ptr<const Message> message;
 };

@@ -123,8 +123,8 @@ class Message {
 
  private:
   template <typename T>
-  static constexpr bool kInline = sizeof(T) <= kInlineSize && alignof(T) <= 8 &&
-                                  std::is_nothrow_move_constructible_v<T>;
+  static constexpr bool kInline = sizeof(T) <= kInlineSize &&
+                                  alignof(T) <= 8 && std::is_nothrow_move_constructible_v<T>;
   template <typename T>
   friend struct MessageOpsFor;
 
@@ -171,9 +171,8 @@ struct MessageOpsFor {
     }
   }
   static std::string_view Name() { return internal::TypeNameOf<T>(); }
-  static constexpr internal::TypeOps kOps{&Destroy, &Relocate,
-                                          std::is_copy_constructible_v<T> ? &Copy : nullptr,
-                                          &Get, &Name};
+  static constexpr internal::TypeOps kOps{
+      &Destroy, &Relocate, std::is_copy_constructible_v<T> ? &Copy : nullptr, &Get, &Name};
 };
 
 template <typename T>

@@ -102,7 +102,7 @@ Status SystemStoppedError(std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "Result constructed from an ok Status without a value");
     if (status_.ok()) status_ = Status(StatusCode::kInternal, "Result from ok Status");

@@ -200,8 +200,7 @@ bool ActorCell::HasRunnableWork() const {
 Envelope* ActorCell::PopUser() {
   Envelope* e = custom_ ? custom_->Pop() : static_cast<Envelope*>(MpscPop(user_head_, user_tail_));
   if (e != nullptr) {
-    user_popped_.store(user_popped_.load(std::memory_order_relaxed) + 1,
-                       std::memory_order_relaxed);
+    user_popped_.store(user_popped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   return e;
 }
@@ -243,8 +242,7 @@ bool ActorCell::RunTurn() {
     }
     if (n > 0) {
       last_duration_cycles_.store((CycleNow() - t0) / n, std::memory_order_relaxed);
-      processed_.store(processed_.load(std::memory_order_relaxed) + n,
-                       std::memory_order_relaxed);
+      processed_.store(processed_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
   } else if (l == Life::kTerminated) {
     DrainUserToDeadLetters();
@@ -336,8 +334,7 @@ void ActorCell::ProcessSystemMessages() {
          sys_popped_.load(std::memory_order_relaxed)) {
     QueueNode* n = MpscPop(sys_head_, sys_tail_);
     if (n == nullptr) break;  // mid-push; the counters bring us back
-    sys_popped_.store(sys_popped_.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+    sys_popped_.store(sys_popped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     HandleSystem(static_cast<Envelope*>(n));
   }
 }
@@ -707,8 +704,8 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
           x.failures_in_window = 0;
         }
         if (++x.failures_in_window > sup.max_retries()) {
-          system_->logger().Log(LogLevel::kWarn, "actor " + name_ +
-                                                     " exceeded its restart limit; stopping");
+          system_->logger().Log(LogLevel::kWarn,
+                                "actor " + name_ + " exceeded its restart limit; stopping");
           BeginStop();
           return;
         }
@@ -794,8 +791,8 @@ Status ActorCell::Start() {
       result = actor_->PreStart(ctx);
       in_turn_ = false;
       if (!result.ok()) {
-        result = Status(StatusCode::kActorFailed, "PreStart of " + name_ + " failed: " +
-                                                      result.ToString());
+        result = Status(StatusCode::kActorFailed,
+                        "PreStart of " + name_ + " failed: " + result.ToString());
       }
     }
   } catch (...) {
@@ -914,7 +911,8 @@ void ActorCell::FinishRestart() {
     Context ctx(this);
     try {
       Status s = actor_->PostStop(ctx);
-      if (!s.ok()) system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
+      if (!s.ok())
+        system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
     } catch (...) {
       system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
                                                  DescribeError(std::current_exception()));
@@ -977,7 +975,8 @@ void ActorCell::FinishStop() {
     Context ctx(this);
     try {
       Status s = actor_->PostStop(ctx);
-      if (!s.ok()) system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
+      if (!s.ok())
+        system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
     } catch (...) {
       system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
                                                  DescribeError(std::current_exception()));

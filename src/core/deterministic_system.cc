@@ -1,5 +1,4 @@
 #include "akt/testing/deterministic.h"
-
 #include "system_impl.h"
 
 namespace akt::testing {
@@ -19,7 +18,8 @@ SystemOptions Force(SystemOptions o) {
 }
 }  // namespace
 
-DeterministicSystem::DeterministicSystem(SystemOptions options) : system_(Force(std::move(options))) {
+DeterministicSystem::DeterministicSystem(SystemOptions options)
+    : system_(Force(std::move(options))) {
   system_.Start().IgnoreError();
 }
 

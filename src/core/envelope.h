@@ -32,8 +32,8 @@ enum class SysKind : uint8_t {
 // Who is waiting for an answer to this message.
 enum class ReplyKind : uint8_t {
   kNone = 0,
-  kSlot,     // a thread blocked in Ask: `slot` (one reference held)
-  kRequest,  // an actor's Request: `requester` (one reference held) + request_id
+  kSlot,      // a thread blocked in Ask: `slot` (one reference held)
+  kRequest,   // an actor's Request: `requester` (one reference held) + request_id
   kAnswered,  // it had a requester and was answered (or the duty was taken)
 };
 

@@ -94,11 +94,16 @@ void Subscription::Unsubscribe() {
 
 std::string_view DeadLetterReasonName(DeadLetterReason r) {
   switch (r) {
-    case DeadLetterReason::kNoSuchActor: return "no such actor";
-    case DeadLetterReason::kStopped: return "stopped";
-    case DeadLetterReason::kMailboxFull: return "mailbox full";
-    case DeadLetterReason::kUnhandled: return "unhandled";
-    case DeadLetterReason::kAskTimedOut: return "ask timed out";
+    case DeadLetterReason::kNoSuchActor:
+      return "no such actor";
+    case DeadLetterReason::kStopped:
+      return "stopped";
+    case DeadLetterReason::kMailboxFull:
+      return "mailbox full";
+    case DeadLetterReason::kUnhandled:
+      return "unhandled";
+    case DeadLetterReason::kAskTimedOut:
+      return "ask timed out";
   }
   return "unknown";
 }

@@ -20,8 +20,8 @@ inline void FutexWaitUntil(std::atomic<uint32_t>* word, uint32_t expected, TimeP
   if (left <= Duration::zero()) return;
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
   timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &ts,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr,
+          0);
 }
 
 inline void FutexWait(std::atomic<uint32_t>* word, uint32_t expected) {
@@ -30,8 +30,8 @@ inline void FutexWait(std::atomic<uint32_t>* word, uint32_t expected) {
 }
 
 inline void FutexWake(std::atomic<uint32_t>* word, int count) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr,
+          0);
 }
 
 inline void CpuRelax() {

@@ -19,8 +19,7 @@ class BoundedMailbox final : public UserMailbox {
     std::size_t n = size_.fetch_add(1, std::memory_order_acq_rel);
     if (n >= capacity_ && !force) {
       size_.fetch_sub(1, std::memory_order_acq_rel);
-      return policy_ == FullPolicy::kReject ? PushResult::kFullReject
-                                            : PushResult::kFullDeadLetter;
+      return policy_ == FullPolicy::kReject ? PushResult::kFullReject : PushResult::kFullDeadLetter;
     }
     q_.Push(e);
     return PushResult::kOk;

@@ -1,11 +1,11 @@
+#include "akt/message.h"
+
 #include <cxxabi.h>
 
 #include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
-
-#include "akt/message.h"
 
 namespace akt {
 

@@ -4,21 +4,36 @@ namespace akt {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kTimeout: return "TIMEOUT";
-    case StatusCode::kNotFound: return "NOT_FOUND";
-    case StatusCode::kStopped: return "STOPPED";
-    case StatusCode::kMailboxFull: return "MAILBOX_FULL";
-    case StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case StatusCode::kUnhandled: return "UNHANDLED";
-    case StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case StatusCode::kActorFailed: return "ACTOR_FAILED";
-    case StatusCode::kTypeMismatch: return "TYPE_MISMATCH";
-    case StatusCode::kSystemStopped: return "SYSTEM_STOPPED";
-    case StatusCode::kCancelled: return "CANCELLED";
-    case StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
-    case StatusCode::kInternal: return "INTERNAL";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kTimeout:
+      return "TIMEOUT";
+    case StatusCode::kNotFound:
+      return "NOT_FOUND";
+    case StatusCode::kStopped:
+      return "STOPPED";
+    case StatusCode::kMailboxFull:
+      return "MAILBOX_FULL";
+    case StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case StatusCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case StatusCode::kUnhandled:
+      return "UNHANDLED";
+    case StatusCode::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case StatusCode::kActorFailed:
+      return "ACTOR_FAILED";
+    case StatusCode::kTypeMismatch:
+      return "TYPE_MISMATCH";
+    case StatusCode::kSystemStopped:
+      return "SYSTEM_STOPPED";
+    case StatusCode::kCancelled:
+      return "CANCELLED";
+    case StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case StatusCode::kInternal:
+      return "INTERNAL";
   }
   return "UNKNOWN";
 }

@@ -52,9 +52,9 @@ SystemImpl::SystemImpl(ActorSystem* owner, SystemOptions options)
   SpawnOptions root_options;
   root_options.supervisor = std::make_shared<const Supervisor>(
       Supervisor().ClearRules().WithAnyErrorDirective(Directive::kResume));
-  root_ = new ActorCell(this, 0, "akt.user", nullptr,
-                        [] { return std::unique_ptr<Actor>(new RootActor()); }, root_options,
-                        options_.throughput);
+  root_ = new ActorCell(
+      this, 0, "akt.user", nullptr, [] { return std::unique_ptr<Actor>(new RootActor()); },
+      root_options, options_.throughput);
   root_->is_root_ = true;
   root_holder_ = root_->self();
 }
@@ -330,8 +330,7 @@ void SystemImpl::LogDeadLetter(const std::string& recipient, DeadLetterReason re
   // At most one line per second; the rest are counted into the next line.
   int64_t now = SteadyNs();
   int64_t window = dead_letter_log_window_.load(std::memory_order_relaxed);
-  if (now - window < 1000000000 ||
-      !dead_letter_log_window_.compare_exchange_strong(window, now)) {
+  if (now - window < 1000000000 || !dead_letter_log_window_.compare_exchange_strong(window, now)) {
     dead_letter_suppressed_.fetch_add(1, std::memory_order_relaxed);
     return;
   }

@@ -24,7 +24,9 @@ class TimerQueue {
     by_time_.erase(it->second);
     by_id_.erase(it);
   }
-  TimePoint Next() const { return by_time_.empty() ? TimePoint::max() : by_time_.begin()->first.when; }
+  TimePoint Next() const {
+    return by_time_.empty() ? TimePoint::max() : by_time_.begin()->first.when;
+  }
   // Removes and returns the first timer due at `now`, or an empty function.
   std::function<void()> PopDue(TimePoint now) {
     if (by_time_.empty() || by_time_.begin()->first.when > now) return {};

@@ -13,7 +13,8 @@ struct Get {};
 class Counter : public akt::Actor {
  public:
   void Receive(akt::ReceiveContext& ctx) override {
-    ctx.Match([&](const Add& a) { total_ += a.n; }, [&](const Get&) { ctx.Reply(total_).IgnoreError(); });
+    ctx.Match([&](const Add& a) { total_ += a.n; },
+              [&](const Get&) { ctx.Reply(total_).IgnoreError(); });
   }
 
  private:
@@ -28,7 +29,8 @@ int main() {
   for (int i = 1; i <= 10; ++i) pid->Tell(Add{i}).IgnoreError();
   auto total = pid->Ask<int>(Get{}, std::chrono::seconds(5));
   if (!total.ok() || *total != 55) {
-    std::fprintf(stderr, "unexpected: %s\n", total.ok() ? "wrong total" : total.status().ToString().c_str());
+    std::fprintf(stderr, "unexpected: %s\n",
+                 total.ok() ? "wrong total" : total.status().ToString().c_str());
     return 3;
   }
   std::printf("consumer: total=%d\n", *total);

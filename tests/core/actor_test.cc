@@ -71,16 +71,15 @@ class Player : public Actor {
  public:
   Player(int rounds, std::atomic<int>* done) : rounds_(rounds), done_(done) {}
   void Receive(ReceiveContext& ctx) override {
-    ctx.Match(
-        [&](const PID& partner) { ctx.Tell(partner, Ping{0}).IgnoreError(); },
-        [&](const Ping& p) { ctx.Reply(Pong{p.n}).IgnoreError(); },
-        [&](const Pong& p) {
-          if (p.n + 1 == rounds_) {
-            done_->store(p.n + 1);
-          } else {
-            ctx.Reply(Ping{p.n + 1}).IgnoreError();
-          }
-        });
+    ctx.Match([&](const PID& partner) { ctx.Tell(partner, Ping{0}).IgnoreError(); },
+              [&](const Ping& p) { ctx.Reply(Pong{p.n}).IgnoreError(); },
+              [&](const Pong& p) {
+                if (p.n + 1 == rounds_) {
+                  done_->store(p.n + 1);
+                } else {
+                  ctx.Reply(Ping{p.n + 1}).IgnoreError();
+                }
+              });
   }
 
  private:
@@ -95,8 +94,7 @@ TEST_F(ActorTest, ReplyToATellGoesBackToTheSender) {
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_TRUE(a->Tell(*b).ok());
   EXPECT_TRUE(test::WaitFor([&] { return done.load() == 1000; }));
-  EXPECT_TRUE(
-      test::WaitFor([&] { return a->ProcessedCount() + b->ProcessedCount() == 2001u; }));
+  EXPECT_TRUE(test::WaitFor([&] { return a->ProcessedCount() + b->ProcessedCount() == 2001u; }));
 }
 
 TEST_F(ActorTest, ForwardKeepsTheOriginalRequester) {

@@ -25,11 +25,12 @@ class Gated : public Actor {
  public:
   explicit Gated(std::latch* gate) : gate_(gate) {}
   void Receive(ReceiveContext& ctx) override {
-    ctx.Match([&](const Hold&) {
-      gate_->wait();
-      ctx.Reply(std::string("late")).IgnoreError();
-    },
-              [&](const Ping& p) { ctx.Reply(Pong{p.n}).IgnoreError(); });
+    ctx.Match(
+        [&](const Hold&) {
+          gate_->wait();
+          ctx.Reply(std::string("late")).IgnoreError();
+        },
+        [&](const Ping& p) { ctx.Reply(Pong{p.n}).IgnoreError(); });
   }
   std::latch* gate_;
 };
@@ -123,9 +124,8 @@ TEST_F(AskTest, LateReplyNeverReachesALaterAsk) {
     ASSERT_EQ(r->n, i) << "a stale reply was delivered";
   }
   opener.join();
-  EXPECT_TRUE(test::WaitFor([&] {
-    return system_.DeadLetterCount(DeadLetterReason::kAskTimedOut) == late_before + 1;
-  }));
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return system_.DeadLetterCount(DeadLetterReason::kAskTimedOut) == late_before + 1; }));
   // The gated actor serves new asks normally afterwards.
   Result<Pong> again = gated->Ask<Pong>(Ping{5}, 5s);
   ASSERT_TRUE(again.ok());

@@ -106,8 +106,8 @@ TEST(Backpressure, TwoActorsFloodingEachOtherDoNotDeadlock) {
   ASSERT_TRUE(b->Tell(*a).ok());
   ASSERT_TRUE(a->Tell(Go{}).ok());
   ASSERT_TRUE(b->Tell(Go{}).ok());
-  EXPECT_TRUE(test::WaitFor(
-      [&] { return count_a.load() == kEach && count_b.load() == kEach; }, 120000ms));
+  EXPECT_TRUE(
+      test::WaitFor([&] { return count_a.load() == kEach && count_b.load() == kEach; }, 120000ms));
 }
 
 TEST(Backpressure, AParkedSenderStillStopsAtOnce) {
@@ -123,7 +123,8 @@ TEST(Backpressure, AParkedSenderStillStopsAtOnce) {
       if (ctx.Is<std::string>()) throw std::runtime_error("suspend");
     }
   };
-  auto stuck = system.SpawnWith<Stuck>("stuck", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
+  auto stuck =
+      system.SpawnWith<Stuck>("stuck", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
   ASSERT_TRUE(stuck.ok());
   ASSERT_TRUE(stuck->Tell(std::string("x")).ok());
   ASSERT_TRUE(test::WaitFor([&] { return stuck->IsSuspended(); }));

@@ -54,11 +54,13 @@ TEST(Concurrency, ManyThreadsTellingOneActorLoseNothingAndKeepPerSenderOrder) {
   }
   for (auto& th : threads) th.join();
   std::pair<int, int> result{0, 0};
-  ASSERT_TRUE(test::WaitFor([&] {
-    auto r = checker->Ask<std::pair<int, int>>(Check{}, 5s);
-    if (r.ok()) result = *r;
-    return result.first == kThreads * kPerThread;
-  }, 30000ms));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = checker->Ask<std::pair<int, int>>(Check{}, 5s);
+        if (r.ok()) result = *r;
+        return result.first == kThreads * kPerThread;
+      },
+      30000ms));
   EXPECT_EQ(result.second, 0) << "per-sender order violated";
 }
 
@@ -88,7 +90,8 @@ TEST(Concurrency, SpawnAndStopChurnDoesNotDisturbTraffic) {
     PID next_;
   };
   std::vector<PID> ring;
-  for (int i = 0; i < 8; ++i) ring.push_back(*system.Spawn<Ring>("ring-" + std::to_string(i), &arrived));
+  for (int i = 0; i < 8; ++i)
+    ring.push_back(*system.Spawn<Ring>("ring-" + std::to_string(i), &arrived));
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(ring[i].Tell(ring[(i + 1) % 8]).ok());
   std::size_t base = system.ActorCount();
   std::atomic<bool> churn{true};

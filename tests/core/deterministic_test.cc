@@ -18,14 +18,14 @@ struct Hop {
 // Logs every message it gets into a shared trace.
 class Tracer : public Actor {
  public:
-  Tracer(std::string name, std::vector<std::string>* trace) : name_(std::move(name)), trace_(trace) {}
+  Tracer(std::string name, std::vector<std::string>* trace)
+      : name_(std::move(name)), trace_(trace) {}
   void Receive(ReceiveContext& ctx) override {
-    ctx.Match(
-        [&](const PID& next) { next_ = next; },
-        [&](const Hop& h) {
-          trace_->push_back(name_ + ":" + std::to_string(h.remaining));
-          if (h.remaining > 0) ctx.Tell(next_, Hop{h.remaining - 1}).IgnoreError();
-        });
+    ctx.Match([&](const PID& next) { next_ = next; },
+              [&](const Hop& h) {
+                trace_->push_back(name_ + ":" + std::to_string(h.remaining));
+                if (h.remaining > 0) ctx.Tell(next_, Hop{h.remaining - 1}).IgnoreError();
+              });
   }
 
  private:
@@ -60,7 +60,8 @@ TEST(Deterministic, SameProgramGivesTheSameTraceEveryTime) {
     std::vector<std::string> trace;
     std::vector<PID> ring;
     for (int i = 0; i < 4; ++i) {
-      ring.push_back(*d.system().Spawn<Tracer>("t" + std::to_string(i), "t" + std::to_string(i), &trace));
+      ring.push_back(
+          *d.system().Spawn<Tracer>("t" + std::to_string(i), "t" + std::to_string(i), &trace));
     }
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring[i].Tell(ring[(i + 1) % 4]).ok());
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring[i].Tell(Hop{5 + i}).ok());

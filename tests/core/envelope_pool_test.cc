@@ -1,11 +1,10 @@
 // Envelopes are pooled: steady-state messaging does not allocate.
-#include "envelope.h"
-
 #include <akt/testing/deterministic.h>
 
 #include <atomic>
 #include <thread>
 
+#include "envelope.h"
 #include "test_util.h"
 
 namespace akt {

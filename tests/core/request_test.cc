@@ -26,12 +26,13 @@ struct Report {};
 class Requester : public Actor {
  public:
   void Receive(ReceiveContext& ctx) override {
-    ctx.Match([&](Start& s) {
-      start_ = s;
-      Next(ctx, 0);
-    },
-              [&](const Report&) { ctx.Reply(log_).IgnoreError(); },
-              [&](const std::string& other) { log_.push_back("other:" + other); });
+    ctx.Match(
+        [&](Start& s) {
+          start_ = s;
+          Next(ctx, 0);
+        },
+        [&](const Report&) { ctx.Reply(log_).IgnoreError(); },
+        [&](const std::string& other) { log_.push_back("other:" + other); });
   }
 
  private:
@@ -112,8 +113,8 @@ TEST(Request, LateReplyAfterTimeoutIsADeadLetterAndTheCallbackRunsOnce) {
                 [&](const std::string&) { throw std::runtime_error("suspend me"); });
     }
   };
-  auto back = d.system().SpawnWith<Back>(
-      "back", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
+  auto back =
+      d.system().SpawnWith<Back>("back", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
   auto req = d.system().Spawn<Requester>("req");
   ASSERT_TRUE(back.ok() && req.ok());
   ASSERT_TRUE(back->Tell(std::string("fail")).ok());
@@ -170,11 +171,10 @@ TEST(Request, CallChainBackToTheCallerCompletes) {
     void Receive(ReceiveContext& ctx) override {
       ctx.Match([&](const Outer&) {
         auto answer = std::make_shared<PendingReply>(ctx.TakeReply());
-        ctx.Request(ctx.sender(), Inner{}, 5s)
-            .Then([answer](ReceiveContext&, Result<Message> r) {
-              answer->Reply(std::string("B after ") + (r.ok() ? *r->As<std::string>() : "error"))
-                  .IgnoreError();
-            });
+        ctx.Request(ctx.sender(), Inner{}, 5s).Then([answer](ReceiveContext&, Result<Message> r) {
+          answer->Reply(std::string("B after ") + (r.ok() ? *r->As<std::string>() : "error"))
+              .IgnoreError();
+        });
       });
     }
   };
@@ -231,8 +231,8 @@ TEST(Request, RestartDropsPendingContinuations) {
                 [&](const std::string&) { throw std::runtime_error("suspend me"); });
     }
   };
-  auto back = d.system().SpawnWith<Back>(
-      "back", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
+  auto back =
+      d.system().SpawnWith<Back>("back", SpawnOptions().WithSupervisor(Supervisor().ClearRules()));
   auto req = d.system().Spawn<Requester>("req");
   ASSERT_TRUE(back.ok() && req.ok());
   ASSERT_TRUE(back->Tell(std::string("fail")).ok());

@@ -95,8 +95,7 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-void Report(const char* workload, const char* metric, double value,
-            const char* unit) {
+void Report(const char* workload, const char* metric, double value, const char* unit) {
   std::printf("RESULT caf %s %s %.6g %s\n", workload, metric, value, unit);
   std::fflush(stdout);
 }
@@ -126,14 +125,12 @@ int64_t PeakRssBytes() {
 behavior PongActor(event_based_actor* self) {
   return {
       [=](ping_atom, int64_t x) {
-        self->send(actor_cast<actor>(self->current_sender()),
-                   pong_atom::value, x);
+        self->send(actor_cast<actor>(self->current_sender()), pong_atom::value, x);
       },
   };
 }
 
-behavior PingActor(event_based_actor* self, actor pong, int64_t n,
-                   actor report_to) {
+behavior PingActor(event_based_actor* self, actor pong, int64_t n, actor report_to) {
   return {
       [=](start_atom) { self->send(pong, ping_atom::value, int64_t{0}); },
       [=](pong_atom, int64_t x) {
@@ -169,8 +166,7 @@ struct ReceiverState {
   int64_t count = 0;
 };
 
-behavior ReceiverActor(stateful_actor<ReceiverState>* self, int64_t total,
-                       actor report_to) {
+behavior ReceiverActor(stateful_actor<ReceiverState>* self, int64_t total, actor report_to) {
   return {
       [=](int64_t) {
         if (++self->state.count == total) {
@@ -185,8 +181,7 @@ struct SenderState {
   int64_t left = 0;
 };
 
-behavior SenderActor(stateful_actor<SenderState>* self, actor receiver,
-                     int64_t per_sender) {
+behavior SenderActor(stateful_actor<SenderState>* self, actor receiver, int64_t per_sender) {
   self->state.left = per_sender;
   return {
       [=](go_atom) {
@@ -252,8 +247,7 @@ void AskNext(stateful_actor<AskerState>* self) {
       });
 }
 
-behavior AskerActor(stateful_actor<AskerState>* self, actor server, int64_t n,
-                    actor report_to) {
+behavior AskerActor(stateful_actor<AskerState>* self, actor server, int64_t n, actor report_to) {
   self->state.server = std::move(server);
   self->state.report_to = std::move(report_to);
   self->state.n = n;
@@ -288,8 +282,7 @@ void RunAskBlocking(actor_system& sys) {
               if (reply != i + 1) failed = true;
             },
             [&](error& err) {
-              std::cerr << "caf_bench: ask_blocking: " << sys.render(err)
-                        << "\n";
+              std::cerr << "caf_bench: ask_blocking: " << sys.render(err) << "\n";
               failed = true;
             });
   }
@@ -348,9 +341,8 @@ void RunSpawn(actor_system& sys) {
 
 const std::map<std::string, std::function<void(actor_system&)>>& Workloads() {
   static const std::map<std::string, std::function<void(actor_system&)>> w{
-      {"pingpong", RunPingpong},         {"fanin", RunFanin},
-      {"ask_async", RunAskAsync},        {"ask_blocking", RunAskBlocking},
-      {"spawn", RunSpawn},
+      {"pingpong", RunPingpong},        {"fanin", RunFanin}, {"ask_async", RunAskAsync},
+      {"ask_blocking", RunAskBlocking}, {"spawn", RunSpawn},
   };
   return w;
 }
@@ -360,8 +352,7 @@ const std::map<std::string, std::function<void(actor_system&)>>& Workloads() {
 int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   if (auto err = cfg.parse(argc, argv)) {
-    std::cerr << "caf_bench: bad options: "
-              << caf::actor_system_config::render(err) << "\n";
+    std::cerr << "caf_bench: bad options: " << caf::actor_system_config::render(err) << "\n";
     return 2;
   }
   if (cfg.cli_helptext_printed) return 0;
@@ -380,15 +371,14 @@ int main(int argc, char** argv) {
   }
   auto it = Workloads().find(workload);
   if (it == Workloads().end()) {
-    std::cerr << "caf_bench: unknown workload '" << workload
-              << "'; one of:";
+    std::cerr << "caf_bench: unknown workload '" << workload << "'; one of:";
     for (auto& [name, fn] : Workloads()) std::cerr << " " << name;
     std::cerr << "\n";
     return 3;  // scripts/bench: "workload not implemented here"
   }
   caf::actor_system sys{cfg};
-  std::cerr << "caf_bench: " << workload << " on "
-            << sys.scheduler().num_workers() << " scheduler threads\n";
+  std::cerr << "caf_bench: " << workload << " on " << sys.scheduler().num_workers()
+            << " scheduler threads\n";
   it->second(sys);
   return 0;
 }
