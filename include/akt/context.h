@@ -154,8 +154,9 @@ class ReceiveContext : public Context {
     return message().As<T>();
   }
 
-  // Calls the first handler whose parameter type is the message's type.
-  // When none matches, the message is marked unhandled (see Unhandled).
+  // Calls the first handler whose parameter type is the message's type; a
+  // handler taking `akt::Message&` matches anything (put it last). When none
+  // matches, the message is marked unhandled (see Unhandled).
   // Returns whether a handler ran.
   template <typename... F>
   bool Match(F&&... handlers) {
@@ -199,11 +200,16 @@ class ReceiveContext : public Context {
   template <typename F>
   bool TryHandler(F& f) {
     using A = typename internal::CallableArg<std::decay_t<F>>::type;
-    if (A* p = message().template As<A>()) {
-      f(*p);
+    if constexpr (std::is_same_v<A, Message>) {
+      f(message());  // a handler taking akt::Message catches everything
       return true;
+    } else {
+      if (A* p = message().template As<A>()) {
+        f(*p);
+        return true;
+      }
+      return false;
     }
-    return false;
   }
   internal::Envelope* env_;
   mutable PID sender_cache_;

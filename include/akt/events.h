@@ -60,7 +60,9 @@ struct DeadLetter {
 
 class EventStream;
 
-// Keeps a subscription alive; unsubscribes when destroyed.
+// Keeps a subscription alive; unsubscribes when destroyed. Once Unsubscribe
+// (or the destructor) returns, the callback is not running and will not run
+// again. Must not outlive the ActorSystem whose stream it subscribes to.
 class Subscription {
  public:
   Subscription() = default;
@@ -100,6 +102,7 @@ class EventStream {
  private:
   friend class Subscription;
   void Remove(uint64_t id);
+  void AwaitCallbacks();
   struct State;
   std::unique_ptr<State> state_;
   std::atomic<uint32_t> count_{0};

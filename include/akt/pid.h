@@ -47,9 +47,9 @@ class PID {
   // Unique per system for the life of the process; never reused.
   uint64_t Id() const;
 
-  // One-way send without a sender. Returns kStopped, kMailboxFull or kNotFound
-  // (empty PID) when the message was not enqueued; it then went to dead
-  // letters. Never blocks.
+  // One-way send without a sender. Returns kStopped or kMailboxFull when the
+  // message was not enqueued (it then went to dead letters), kNotFound for an
+  // empty PID. Never blocks.
   Status Tell(Message msg) const;
   // One-way send that carries `sender` so the receiver can reply to it.
   Status Forward(Message msg, const PID& sender) const;
@@ -84,7 +84,9 @@ class PID {
   bool AwaitTermination(Duration timeout) const;
 
   // Introspection; all cheap reads, safe from any thread.
-  bool IsRunning() const;    // alive and not stopping or stopped
+  // Alive: started and not stopping or stopped (a suspended or restarting
+  // actor is still running in this sense).
+  bool IsRunning() const;
   bool IsSuspended() const;  // suspended by its supervisor
   uint64_t ProcessedCount() const;
   // Mean time Receive took per message in the actor's latest turn.

@@ -54,12 +54,14 @@ class ActorSystem {
   ActorSystem(const ActorSystem&) = delete;
   ActorSystem& operator=(const ActorSystem&) = delete;
 
-  // Starts the workers. kFailedPrecondition if already started or stopped.
+  // Starts the workers. kFailedPrecondition if already started or stopped;
+  // kInvalidArgument if options.name is not 1..255 of [A-Za-z0-9_-].
   Status Start();
   // Graceful stop: every actor stops (children before parents, PostStop runs),
   // queued messages go to dead letters, every pending Ask completes with an
   // error, then the workers exit. Idempotent. kTimeout if actors did not stop
-  // within shutdown_timeout (the workers are stopped anyway).
+  // within shutdown_timeout (the workers are stopped anyway);
+  // kFailedPrecondition when called from inside an actor.
   Status Stop();
   bool running() const;
 

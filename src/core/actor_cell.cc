@@ -22,6 +22,11 @@ constexpr uint64_t kBackpressureLow = 8192;
 
 // The cell whose turn runs on this thread, if any.
 thread_local ActorCell* t_current = nullptr;
+}  // namespace
+
+bool InActorTurn() { return t_current != nullptr; }
+
+namespace {
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -702,6 +707,7 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
         if (x.failures_in_window == 0 || now - x.window_start > sup.window()) {
           x.window_start = now;
           x.failures_in_window = 0;
+          x.consecutive_restarts = 0;  // a quiet window resets the backoff
         }
         if (++x.failures_in_window > sup.max_retries()) {
           system_->logger().Log(LogLevel::kWarn,

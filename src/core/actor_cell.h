@@ -40,6 +40,9 @@ class UserMailbox {
 // Null for the default (unbounded) kind.
 std::unique_ptr<UserMailbox> MakeUserMailbox(const MailboxSpec& spec);
 
+// True while an actor's turn runs on this thread (blocking calls are refused).
+bool InActorTurn();
+
 // Striped locks for the few cross-thread structures of a cell.
 std::mutex& StripeFor(const void* p);
 

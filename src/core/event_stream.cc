@@ -1,4 +1,5 @@
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "akt/events.h"
@@ -16,7 +17,15 @@ struct EventStream::State {
   // callback may subscribe or unsubscribe.
   std::shared_ptr<const std::vector<Sub>> subs = std::make_shared<std::vector<Sub>>();
   uint64_t next_id = 0;
+  // Held shared while callbacks run; Remove takes it exclusively so that
+  // once Unsubscribe returns, no callback of that subscription is running
+  // or will run.
+  std::shared_mutex calling;
 };
+
+namespace {
+thread_local int t_publish_depth = 0;
+}  // namespace
 
 EventStream::EventStream() : state_(std::make_unique<State>()) {}
 EventStream::~EventStream() = default;
@@ -51,12 +60,24 @@ void EventStream::Remove(uint64_t id) {
   state_->subs = std::move(next);
 }
 
+void EventStream::AwaitCallbacks() {
+  // Inside a callback (unsubscribing itself or another) waiting would
+  // deadlock; that callback is the one running anyway.
+  if (t_publish_depth > 0) return;
+  std::unique_lock<std::shared_mutex> wait(state_->calling);
+}
+
 void EventStream::PublishMessage(const Message& event) {
   std::shared_ptr<const std::vector<State::Sub>> subs;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     subs = state_->subs;
   }
+  std::shared_lock<std::shared_mutex> calling(state_->calling);
+  ++t_publish_depth;
+  struct Depth {
+    ~Depth() { --t_publish_depth; }
+  } depth;
   for (const auto& s : *subs) {
     if (s.callback) {
       s.callback(event);
@@ -88,6 +109,7 @@ Subscription::~Subscription() { Unsubscribe(); }
 void Subscription::Unsubscribe() {
   if (stream_ != nullptr) {
     stream_->Remove(id_);
+    stream_->AwaitCallbacks();
     stream_ = nullptr;
   }
 }

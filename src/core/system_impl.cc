@@ -62,6 +62,12 @@ SystemImpl::SystemImpl(ActorSystem* owner, SystemOptions options)
 SystemImpl::~SystemImpl() = default;
 
 Status SystemImpl::Start() {
+  if (options_.name.empty() || options_.name.size() > 255 ||
+      options_.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789-_") != std::string::npos) {
+    return InvalidArgumentError("actor system name '" + options_.name +
+                                "' must be 1..255 letters, digits, '-' or '_'");
+  }
   State expected = State::kNew;
   if (!state_.compare_exchange_strong(expected, State::kRunning)) {
     return FailedPreconditionError("actor system " + options_.name + " was already started");
@@ -72,6 +78,10 @@ Status SystemImpl::Start() {
 }
 
 Status SystemImpl::Stop() {
+  if (InActorTurn() && !dispatcher_->deterministic()) {
+    // Stop waits for every actor, this one included: it would wait forever.
+    return FailedPreconditionError("ActorSystem::Stop called from inside an actor");
+  }
   State expected = State::kRunning;
   if (!state_.compare_exchange_strong(expected, State::kStopping)) {
     if (expected == State::kNew) {
@@ -225,7 +235,7 @@ bool SystemImpl::PumpUntil(TimePoint deadline) {
 Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout) {
   if (target == nullptr) return NotFoundError("ask to an empty PID");
   if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
-  if (OnWorkerThread() && !dispatcher_->deterministic()) {
+  if (InActorTurn() || (OnWorkerThread() && !dispatcher_->deterministic())) {
     return FailedPreconditionError(
         "blocking Ask from inside an actor; use ctx.Request(...).Then(...)");
   }
@@ -257,7 +267,7 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
                                                   Duration timeout) {
   std::vector<Result<Message>> out;
   out.reserve(msgs.size());
-  if (target == nullptr || timeout <= Duration::zero() ||
+  if (target == nullptr || timeout <= Duration::zero() || InActorTurn() ||
       (OnWorkerThread() && !dispatcher_->deterministic())) {
     Status err = target == nullptr ? NotFoundError("ask to an empty PID")
                  : timeout <= Duration::zero()
@@ -295,7 +305,7 @@ void SystemImpl::DeadLetter(Envelope* e, DeadLetterReason reason, ActorCell* rec
   dead_letters_[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
   if (e->expects_reply()) ActorCell::FailReply(e, ErrorForDeadLetter(reason, recipient_name));
   std::string_view type_name = e->msg.TypeName();
-  if (logger_->Enabled(LogLevel::kInfo)) {
+  if (logger_->Enabled(LogLevel::kWarn)) {
     LogDeadLetter(std::string(recipient_name), reason, type_name);
   }
   // A dead letter raised while publishing one (a subscriber actor that is
@@ -338,7 +348,7 @@ void SystemImpl::LogDeadLetter(const std::string& recipient, DeadLetterReason re
   std::string line = "dead letter: " + std::string(type_name) + " to " + recipient + " (" +
                      std::string(DeadLetterReasonName(reason)) + ")";
   if (suppressed > 0) line += "; " + std::to_string(suppressed) + " more not logged";
-  logger_->Log(LogLevel::kInfo, line);
+  logger_->Log(LogLevel::kWarn, line);
 }
 
 uint64_t SystemImpl::dead_letters() const {
