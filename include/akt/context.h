@@ -94,6 +94,9 @@ class Context {
   internal::ActorCell* cell_;
 };
 
+// A message handler that replaces Receive while it is the current behavior.
+using Behavior = std::function<void(ReceiveContext& ctx)>;
+
 // Continues with the reply of a non-blocking request; see ReceiveContext::Request.
 using RequestCallback = std::function<void(ReceiveContext& ctx, Result<Message> reply)>;
 
@@ -103,6 +106,13 @@ class [[nodiscard]] RequestBuilder {
   // reply, or with kTimeout / kStopped / kActorFailed / ... . It does not run
   // if this actor stops first. Other messages are processed meanwhile.
   void Then(RequestCallback callback) &&;
+  // Overrides the actor's reentrancy mode (SpawnOptions::WithReentrancy)
+  // for this request.
+  RequestBuilder&& WithMode(ReentrancyMode mode) && {
+    mode_ = mode;
+    has_mode_ = true;
+    return std::move(*this);
+  }
 
  private:
   friend class ReceiveContext;
@@ -112,6 +122,8 @@ class [[nodiscard]] RequestBuilder {
   PID to_;
   Message msg_;
   Duration timeout_;
+  ReentrancyMode mode_ = ReentrancyMode::kAllowAll;
+  bool has_mode_ = false;
 };
 
 // The right to answer one request later, taken out of the current message
@@ -180,6 +192,28 @@ class ReceiveContext : public Context {
   // The message is not for this actor: it goes to dead letters (reason
   // kUnhandled) and a requester gets kUnhandled.
   void Unhandled();
+  // Behaviors: the current behavior handles messages instead of Receive.
+  // Become replaces the current behavior (the top of the stack, or Receive);
+  // BecomeStacked pushes one; UnBecomeStacked pops one; UnBecome goes back
+  // to Receive. A restart starts again from Receive.
+  void Become(Behavior behavior);
+  void BecomeStacked(Behavior behavior);
+  void UnBecomeStacked();
+  void UnBecome();
+
+  // Stash (enabled with SpawnOptions::WithStash): set the current message
+  // aside, with its sender and pending reply, to process it later.
+  // kFailedPrecondition when the stash is not enabled; kResourceExhausted
+  // when it is full — the message is then not stashed and Receive goes on
+  // with it (handle it, or leave it unhandled to dead-letter it).
+  Status Stash();
+  // Puts the oldest stashed message back in front of the mailbox.
+  // kFailedPrecondition when the stash is empty.
+  Status Unstash();
+  // Puts every stashed message back in front of the mailbox, in order.
+  void UnstashAll();
+  std::size_t StashSize() const;
+
   // Takes the duty to answer the current message out of this call, so the
   // answer can be given later (e.g. from a request's continuation).
   PendingReply TakeReply();
@@ -195,6 +229,7 @@ class ReceiveContext : public Context {
   // Internal.
   internal::Envelope* envelope() const { return env_; }
   bool unhandled() const { return unhandled_; }
+  bool stashed() const { return stashed_; }
 
  private:
   template <typename F>
@@ -214,6 +249,7 @@ class ReceiveContext : public Context {
   internal::Envelope* env_;
   mutable PID sender_cache_;
   bool unhandled_ = false;
+  bool stashed_ = false;
 };
 
 }  // namespace akt

@@ -5,6 +5,7 @@
 //                                .WithSupervisor(akt::Supervisor().WithRetry(3, 5s)));
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -16,12 +17,35 @@ namespace akt {
 // Builds a fresh actor instance: at spawn and at every restart.
 using ActorFactory = std::function<std::unique_ptr<Actor>()>;
 
+// How an actor behaves while one of its own Requests waits for a reply.
+enum class ReentrancyMode {
+  // Request is not allowed: the continuation gets kFailedPrecondition.
+  kOff,
+  // Other messages (including calls back from the callee) are processed
+  // while the request waits. A call chain A -> B -> A completes.
+  kAllowAll,
+  // Other user messages wait (stashed internally, in order) until every
+  // such request got its reply or timed out: request/reply reads like a
+  // blocking call, without blocking a worker. A chain A -> B -> A then ends
+  // in kTimeout for A's request, with a message saying why.
+  kStashNonReentrant,
+};
+
+struct Reentrancy {
+  ReentrancyMode mode = ReentrancyMode::kAllowAll;
+  // Requests in flight at once; one more gets kResourceExhausted. 0: no limit.
+  int max_in_flight = 0;
+};
+
 struct SpawnOptions {
   MailboxSpec mailbox;
   // Null: the system's default supervisor (see Supervisor()).
   std::shared_ptr<const Supervisor> supervisor;
   // Messages per turn before the actor yields its worker; 0: system default.
   int throughput = 0;
+  // Stash capacity; 0 disables the stash (ctx.Stash then fails).
+  std::size_t stash_capacity = 0;
+  Reentrancy reentrancy;
 
   SpawnOptions& WithMailbox(MailboxSpec m) {
     mailbox = std::move(m);
@@ -33,6 +57,15 @@ struct SpawnOptions {
   }
   SpawnOptions& WithThroughput(int messages_per_turn) {
     throughput = messages_per_turn;
+    return *this;
+  }
+  // Enables ctx.Stash with room for `capacity` messages.
+  SpawnOptions& WithStash(std::size_t capacity) {
+    stash_capacity = capacity;
+    return *this;
+  }
+  SpawnOptions& WithReentrancy(ReentrancyMode mode, int max_in_flight = 0) {
+    reentrancy = Reentrancy{mode, max_in_flight};
     return *this;
   }
 };

@@ -57,6 +57,8 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
       name_(std::move(name)),
       factory_(std::move(factory)),
       supervisor_(options.supervisor) {
+  stash_capacity_ = options.stash_capacity;
+  reentrancy_ = options.reentrancy;
   MpscInit(user_tail_, user_head_);
   MpscInit(sys_tail_, sys_head_);
   system_->AddRef();
@@ -81,6 +83,12 @@ ActorCell::~ActorCell() {
       w->Release();
     }
     for (Envelope* e : x->deferred) FreeEnvelope(e);
+    for (auto* q : {&x->stash, &x->front, &x->reentrancy_stash}) {
+      for (Envelope* e : *q) {
+        FailReply(e, StoppedError("actor " + name_ + " stopped"));
+        FreeEnvelope(e);
+      }
+    }
     delete x;
   }
   if (throttled_on_ != nullptr) throttled_on_->Release();
@@ -196,13 +204,25 @@ void ActorCell::ScheduleIfIdle() {
 bool ActorCell::HasRunnableWork() const {
   if (sys_pushed_.load(std::memory_order_seq_cst) != sys_popped_.load(std::memory_order_relaxed))
     return true;
+  Life l = life();
+  bool can_process = l == Life::kRunning || l == Life::kTerminated;
+  if (can_process) {
+    // Unstashed messages wait in `front` (consumer-side state: this runs at
+    // the end of our own turn or before the first one).
+    Extra* x = extra_.load(std::memory_order_acquire);
+    if (x != nullptr && !x->front.empty() && x->blocking_requests == 0) return true;
+  }
   if (user_pushed_.load(std::memory_order_seq_cst) == user_popped_.load(std::memory_order_relaxed))
     return false;
-  Life l = life();
-  return l == Life::kRunning || l == Life::kTerminated;
+  return can_process;
 }
 
 Envelope* ActorCell::PopUser() {
+  if (Extra* x = extra_.load(std::memory_order_relaxed); x != nullptr && !x->front.empty()) {
+    Envelope* f = x->front.front();
+    x->front.pop_front();
+    return f;  // counted as popped when it first left the mailbox
+  }
   Envelope* e = custom_ ? custom_->Pop() : static_cast<Envelope*>(MpscPop(user_head_, user_tail_));
   if (e != nullptr) {
     user_popped_.store(user_popped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -455,19 +475,34 @@ void ActorCell::Invoke(Envelope* e) {
       return;
     }
   }
+  Extra* x = extra_.load(std::memory_order_relaxed);
+  if (x != nullptr && x->blocking_requests > 0) {
+    x->reentrancy_stash.push_back(e);  // a blocking request waits: later
+    return;
+  }
   ReceiveContext ctx(this, e);
   try {
-    actor_->Receive(ctx);
+    if (x != nullptr && !x->behaviors.empty()) {
+      std::shared_ptr<const Behavior> b = x->behaviors.back();  // may Become inside
+      (*b)(ctx);
+    } else {
+      actor_->Receive(ctx);
+    }
   } catch (...) {
     pending_error_ = std::current_exception();
   }
   if (pending_error_) {
     std::exception_ptr error = std::move(pending_error_);
     pending_error_ = nullptr;
-    HandleFailure(std::move(error), e, nullptr);
-    FreeEnvelope(e);
+    if (ctx.stashed()) {
+      HandleFailure(std::move(error), nullptr, nullptr);  // the stash keeps it
+    } else {
+      HandleFailure(std::move(error), e, nullptr);
+      FreeEnvelope(e);
+    }
     return;
   }
+  if (ctx.stashed()) return;
   if (ctx.unhandled()) {
     system_->DeadLetter(e, DeadLetterReason::kUnhandled, this, name_);
     return;
@@ -561,11 +596,35 @@ Status ActorCell::Reply(Envelope* request, Message&& reply) {
   return FailedPreconditionError("nobody to reply to: the message has no sender and no asker");
 }
 
-void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback) {
+void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback,
+                             const ReentrancyMode* mode_override) {
   Extra& x = extra();
+  ReentrancyMode mode = mode_override != nullptr ? *mode_override : reentrancy_.mode;
   uint64_t id = ++x.next_request_id;
   TimePoint deadline = system_->Now() + timeout;
-  x.requests.push_back({id, deadline, std::move(callback)});
+  Status refused;
+  if (mode == ReentrancyMode::kOff) {
+    refused = FailedPreconditionError("reentrancy is off for actor " + name_ +
+                                      ": Request is not allowed");
+  } else if (reentrancy_.max_in_flight > 0 && x.requests_in_flight >= reentrancy_.max_in_flight) {
+    refused = Status(StatusCode::kResourceExhausted, "actor " + name_ + " already has " +
+                                                         std::to_string(x.requests_in_flight) +
+                                                         " requests in flight (the maximum)");
+  }
+  bool blocking = mode == ReentrancyMode::kStashNonReentrant && refused.ok();
+  x.requests.push_back({id, deadline, std::move(callback), blocking});
+  x.requests_in_flight++;
+  if (blocking) x.blocking_requests++;
+  if (!refused.ok()) {
+    // The continuation learns it on a later turn, like any other reply.
+    Envelope* r = NewEnvelope();
+    r->sys = SysKind::kRequestReply;
+    r->request_id = id;
+    r->is_error = true;
+    r->msg = std::move(refused);
+    PostSystem(r);
+    return;
+  }
   Envelope* e = NewEnvelope();
   e->msg = std::move(msg);
   AddRef();
@@ -580,6 +639,93 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
     to.cell()->PostUser(e).IgnoreError();  // a failure comes back as an error reply
   }
   if (deadline < x.armed_deadline) ArmRequestTimer(deadline);
+}
+
+void ActorCell::CompleteRequest(PendingRequest& r) {
+  Extra& x = extra();
+  r.callback = nullptr;
+  x.requests_in_flight--;
+  if (r.blocking) {
+    r.blocking = false;
+    if (--x.blocking_requests == 0) ReleaseReentrancyStash();
+  }
+}
+
+void ActorCell::ReleaseReentrancyStash() {
+  Extra& x = extra();
+  // Held messages go first, in arrival order, ahead of anything unstashed.
+  while (!x.reentrancy_stash.empty()) {
+    x.front.push_front(x.reentrancy_stash.back());
+    x.reentrancy_stash.pop_back();
+  }
+}
+
+void ActorCell::Become(Behavior b, bool stacked) {
+  Extra& x = extra();
+  auto shared = std::make_shared<const Behavior>(std::move(b));
+  if (stacked || x.behaviors.empty()) {
+    x.behaviors.push_back(std::move(shared));
+  } else {
+    x.behaviors.back() = std::move(shared);
+  }
+}
+
+void ActorCell::UnBecome(bool one) {
+  Extra* x = extra_.load(std::memory_order_relaxed);
+  if (x == nullptr || x->behaviors.empty()) return;
+  if (one) {
+    x->behaviors.pop_back();
+  } else {
+    x->behaviors.clear();
+  }
+}
+
+Status ActorCell::StashCurrent(Envelope* e) {
+  if (stash_capacity_ == 0) {
+    return FailedPreconditionError("actor " + name_ +
+                                   " has no stash (SpawnOptions::WithStash enables it)");
+  }
+  Extra& x = extra();
+  if (x.stash.size() >= stash_capacity_) {
+    return Status(StatusCode::kResourceExhausted,
+                  "stash of " + name_ + " is full (" + std::to_string(stash_capacity_) + ")");
+  }
+  x.stash.push_back(e);
+  stash_size_.store(static_cast<uint32_t>(x.stash.size()), std::memory_order_relaxed);
+  return Status();
+}
+
+Status ActorCell::Unstash(bool all) {
+  Extra* x = extra_.load(std::memory_order_relaxed);
+  if (x == nullptr || x->stash.empty()) {
+    return all ? Status() : FailedPreconditionError("the stash is empty");
+  }
+  if (all) {
+    while (!x->stash.empty()) {
+      x->front.push_front(x->stash.back());
+      x->stash.pop_back();
+    }
+  } else {
+    x->front.push_front(x->stash.front());
+    x->stash.pop_front();
+  }
+  stash_size_.store(static_cast<uint32_t>(x->stash.size()), std::memory_order_relaxed);
+  return Status();
+}
+
+std::size_t ActorCell::stash_size() const { return stash_size_.load(std::memory_order_relaxed); }
+
+void ActorCell::DrainHeldToDeadLetters() {
+  Extra* x = extra_.load(std::memory_order_acquire);
+  if (x == nullptr) return;
+  for (auto* q : {&x->front, &x->reentrancy_stash, &x->stash}) {
+    while (!q->empty()) {
+      Envelope* e = q->front();
+      q->pop_front();
+      system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+    }
+  }
+  stash_size_.store(0, std::memory_order_relaxed);
 }
 
 void ActorCell::ArmRequestTimer(TimePoint deadline) {
@@ -605,7 +751,7 @@ void ActorCell::RunRequestReply(Envelope* e) {
     return;
   }
   RequestCallback cb = std::move(it->callback);
-  it->callback = nullptr;
+  CompleteRequest(*it);
   while (!x.requests.empty() && !x.requests.front().callback) x.requests.pop_front();
   ReceiveContext ctx(this, e);
   try {
@@ -632,24 +778,27 @@ void ActorCell::CheckRequestDeadlines() {
   TimePoint now = system_->Now();
   TimePoint earliest = TimePoint::max();
   // Collect first: a callback may start new requests (which appends).
-  std::vector<RequestCallback> expired;
+  std::vector<std::pair<RequestCallback, bool>> expired;
   for (PendingRequest& r : x.requests) {
     if (!r.callback) continue;
     if (r.deadline <= now) {
-      expired.push_back(std::move(r.callback));
-      r.callback = nullptr;
+      expired.emplace_back(std::move(r.callback), r.blocking);
+      CompleteRequest(r);
     } else {
       earliest = std::min(earliest, r.deadline);
     }
   }
   while (!x.requests.empty() && !x.requests.front().callback) x.requests.pop_front();
   if (earliest != TimePoint::max()) ArmRequestTimer(earliest);
-  for (RequestCallback& cb : expired) {
+  for (auto& [cb, blocking] : expired) {
     if (life() != Life::kRunning) return;
     Envelope* e = NewEnvelope();
     ReceiveContext ctx(this, e);
     try {
-      cb(ctx, Result<Message>(TimeoutError("request timed out")));
+      cb(ctx, Result<Message>(TimeoutError(
+                  blocking ? "request timed out (reentrancy kStashNonReentrant: other messages, "
+                             "including calls back to this actor, waited for the reply)"
+                           : "request timed out")));
     } catch (...) {
       pending_error_ = std::current_exception();
     }
@@ -667,6 +816,7 @@ void ActorCell::CheckRequestDeadlines() {
 
 void ActorCell::HandleFailure(std::exception_ptr error, Envelope* request,
                               ActorCell* escalating_child) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
   std::string what = DescribeError(error);
   if (request != nullptr && request->expects_reply()) {
     FailReply(request, Status(StatusCode::kActorFailed, "actor " + name_ + " failed: " + what));
@@ -930,6 +1080,16 @@ void ActorCell::FinishRestart() {
   // dead letters.
   if (Extra* x = extra_.load(std::memory_order_acquire)) {
     x->requests.clear();
+    x->requests_in_flight = 0;
+    x->blocking_requests = 0;
+    x->behaviors.clear();  // the new instance starts from Receive
+    // Held and stashed messages are processed by the new instance, first.
+    ReleaseReentrancyStash();
+    while (!x->stash.empty()) {
+      x->front.push_front(x->stash.back());
+      x->stash.pop_back();
+    }
+    stash_size_.store(0, std::memory_order_relaxed);
     for (auto it = x->deferred.begin(); it != x->deferred.end();) {
       if ((*it)->sys == SysKind::kRequestReply || (*it)->sys == SysKind::kRequestCheck) {
         FreeEnvelope(*it);
@@ -1007,6 +1167,7 @@ void ActorCell::FinishStop() {
   }
   system_->Unregister(this);
   UnparkWaiters();
+  DrainHeldToDeadLetters();
   DrainUserToDeadLetters();
   for (ActorCell* w : watchers) {
     Envelope* e = NewEnvelope();

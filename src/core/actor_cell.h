@@ -100,7 +100,13 @@ class ActorCell {
   Status Reply(Envelope* request, Message&& reply);
   static Status ReplyTo(Envelope* request, Message&& reply, ActorCell* replier);
   static void FailReply(Envelope* request, Status error);
-  void StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback);
+  void StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback,
+                    const ReentrancyMode* mode_override);
+  void Become(Behavior b, bool stacked);
+  void UnBecome(bool one);
+  Status StashCurrent(Envelope* e);
+  Status Unstash(bool all);
+  std::size_t stash_size() const;
   void ReportError(std::exception_ptr error) { pending_error_ = std::move(error); }
   void Watch(ActorCell* target);
   void Unwatch(ActorCell* target);
@@ -126,7 +132,11 @@ class ActorCell {
     uint64_t id;
     TimePoint deadline;
     RequestCallback callback;  // empty once completed
+    bool blocking;             // kStashNonReentrant: other messages wait for it
   };
+  void CompleteRequest(PendingRequest& r);
+  void ReleaseReentrancyStash();
+  void DrainHeldToDeadLetters();
   enum class PendingOp : uint8_t { kNone, kStop, kRestart };
   // State that most actors never need; allocated on first use.
   struct Extra {
@@ -148,6 +158,13 @@ class ActorCell {
     uint64_t restart_epoch = 0;
     std::once_flag address_once;
     std::string address;
+    // Own turn only.
+    std::vector<std::shared_ptr<const Behavior>> behaviors;  // top = back
+    std::deque<Envelope*> stash;
+    std::deque<Envelope*> front;             // unstashed: processed before the mailbox
+    std::deque<Envelope*> reentrancy_stash;  // held while a blocking request waits
+    int blocking_requests = 0;               // kStashNonReentrant requests in flight
+    int requests_in_flight = 0;
   };
   Extra& extra();
 
@@ -202,6 +219,10 @@ class ActorCell {
   int throughput_;
   std::unique_ptr<UserMailbox> custom_;
   std::atomic<uint32_t> restarts_{0};
+  std::atomic<uint64_t> failures_{0};
+  std::atomic<uint32_t> stash_size_{0};
+  std::size_t stash_capacity_ = 0;
+  Reentrancy reentrancy_;
   std::atomic<bool> has_waiters_{false};
   ActorCell* throttled_on_ = nullptr;  // own turn only; one reference
   std::atomic<int64_t> started_ns_{0};

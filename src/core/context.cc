@@ -137,7 +137,24 @@ Status PendingReply::Fail(Status error) {
 }
 
 void RequestBuilder::Then(RequestCallback callback) && {
-  cell_->StartRequest(std::move(to_), std::move(msg_), timeout_, std::move(callback));
+  cell_->StartRequest(std::move(to_), std::move(msg_), timeout_, std::move(callback),
+                      has_mode_ ? &mode_ : nullptr);
 }
+
+void ReceiveContext::Become(Behavior behavior) { cell_->Become(std::move(behavior), false); }
+void ReceiveContext::BecomeStacked(Behavior behavior) { cell_->Become(std::move(behavior), true); }
+void ReceiveContext::UnBecomeStacked() { cell_->UnBecome(true); }
+void ReceiveContext::UnBecome() { cell_->UnBecome(false); }
+
+Status ReceiveContext::Stash() {
+  if (stashed_) return FailedPreconditionError("the current message is already stashed");
+  Status s = cell_->StashCurrent(env_);
+  if (s.ok()) stashed_ = true;
+  return s;
+}
+
+Status ReceiveContext::Unstash() { return cell_->Unstash(false); }
+void ReceiveContext::UnstashAll() { cell_->Unstash(true).IgnoreError(); }
+std::size_t ReceiveContext::StashSize() const { return cell_->stash_size(); }
 
 }  // namespace akt
