@@ -20,10 +20,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "akt/extension.h"
 #include "akt/fwd.h"
 #include "akt/message.h"
 #include "akt/pid.h"
@@ -73,6 +75,19 @@ class Context {
     return Spawn(std::move(name), MakeFactory<A>(std::forward<Args>(args)...), std::move(options));
   }
   std::vector<PID> Children() const;
+
+  // The dependency with this id given at spawn, or null.
+  std::shared_ptr<Dependency> GetDependency(std::string_view id) const;
+  template <typename T>
+  std::shared_ptr<T> GetDependency(std::string_view id) const {
+    return std::dynamic_pointer_cast<T>(GetDependency(id));
+  }
+  // A system extension by id, or null.
+  std::shared_ptr<Extension> GetExtension(std::string_view id) const;
+  template <typename T>
+  std::shared_ptr<T> GetExtension(std::string_view id) const {
+    return std::dynamic_pointer_cast<T>(GetExtension(id));
+  }
 
   // Sends with this actor as the sender.
   Status Tell(const PID& to, Message msg);

@@ -22,6 +22,7 @@
 
 #include "akt/fwd.h"
 #include "akt/message.h"
+#include "akt/metrics.h"
 #include "akt/status.h"
 
 namespace akt {
@@ -94,6 +95,7 @@ class PID {
   uint32_t RestartCount() const;
   Duration Uptime() const;  // zero once stopped
   std::size_t MailboxSize() const;
+  ActorMetrics Metrics() const;
   // The parent, or an empty PID for a top-level actor.
   PID Parent() const;
   ActorSystem* System() const;

@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <vector>
 
+#include "akt/extension.h"
 #include "akt/mailbox.h"
 #include "akt/supervisor.h"
 
@@ -46,6 +48,7 @@ struct SpawnOptions {
   // Stash capacity; 0 disables the stash (ctx.Stash then fails).
   std::size_t stash_capacity = 0;
   Reentrancy reentrancy;
+  std::vector<std::shared_ptr<Dependency>> dependencies;
 
   SpawnOptions& WithMailbox(MailboxSpec m) {
     mailbox = std::move(m);
@@ -62,6 +65,11 @@ struct SpawnOptions {
   // Enables ctx.Stash with room for `capacity` messages.
   SpawnOptions& WithStash(std::size_t capacity) {
     stash_capacity = capacity;
+    return *this;
+  }
+  // Objects this actor gets with ctx.GetDependency(id); kept across restarts.
+  SpawnOptions& WithDependencies(std::vector<std::shared_ptr<Dependency>> deps) {
+    dependencies = std::move(deps);
     return *this;
   }
   SpawnOptions& WithReentrancy(ReentrancyMode mode, int max_in_flight = 0) {

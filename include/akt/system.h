@@ -18,9 +18,11 @@
 #include "akt/actor.h"
 #include "akt/context.h"
 #include "akt/events.h"
+#include "akt/extension.h"
 #include "akt/fwd.h"
 #include "akt/logger.h"
 #include "akt/message.h"
+#include "akt/metrics.h"
 #include "akt/pid.h"
 #include "akt/spawn_options.h"
 #include "akt/status.h"
@@ -45,6 +47,20 @@ struct SystemOptions {
   // Used by akt::testing::DeterministicSystem: no worker threads; actors run
   // only when the test steps them, and time moves only when it advances it.
   bool deterministic = false;
+};
+
+// What a shutdown hook's failure does to the rest of the shutdown.
+enum class HookRecovery {
+  kFail,           // stop running hooks; Stop() returns the hook's error
+  kRetryThenFail,  // retry `retries` times, then as kFail
+  kSkip,           // log it and run the next hook
+  kRetryThenSkip,  // retry `retries` times, then as kSkip
+};
+
+struct ShutdownHookOptions {
+  HookRecovery recovery = HookRecovery::kFail;
+  int retries = 0;
+  Duration retry_delay{};
 };
 
 class ActorSystem {
@@ -87,6 +103,26 @@ class ActorSystem {
   Status SendAsync(std::string_view name, Message msg);
   // Ask by name; blocks the calling thread (never call from an actor).
   Result<Message> SendSync(std::string_view name, Message msg, Duration timeout);
+
+  // Coordinated shutdown: hooks run in the order they were added, at Stop(),
+  // before any actor is stopped. A failing hook is handled per its recovery
+  // policy; the system stops either way. kFailedPrecondition once stopping.
+  Status AddShutdownHook(std::string name, std::function<Status()> hook,
+                         ShutdownHookOptions options = {});
+
+  // Extensions: kAlreadyExists when the id is taken.
+  Status RegisterExtension(std::shared_ptr<Extension> extension);
+  std::shared_ptr<Extension> GetExtension(std::string_view id) const;
+  template <typename T>
+  std::shared_ptr<T> GetExtension(std::string_view id) const {
+    return std::dynamic_pointer_cast<T>(GetExtension(id));
+  }
+  // Dependencies: how to re-create a dependency type from its bytes.
+  Status RegisterDependencyType(std::string type_name, DependencyFactory factory);
+  Result<std::shared_ptr<Dependency>> RestoreDependency(std::string_view type_name,
+                                                        std::string_view bytes) const;
+
+  SystemMetrics Metrics() const;
 
   EventStream& Events();
   // Dead letters since start, in total and for one reason.

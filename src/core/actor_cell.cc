@@ -59,6 +59,10 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
       supervisor_(options.supervisor) {
   stash_capacity_ = options.stash_capacity;
   reentrancy_ = options.reentrancy;
+  if (!options.dependencies.empty()) {
+    dependencies_ =
+        std::make_shared<const std::vector<std::shared_ptr<Dependency>>>(options.dependencies);
+  }
   MpscInit(user_tail_, user_head_);
   MpscInit(sys_tail_, sys_head_);
   system_->AddRef();
@@ -713,6 +717,14 @@ Status ActorCell::Unstash(bool all) {
   return Status();
 }
 
+std::shared_ptr<Dependency> ActorCell::dependency(std::string_view id) const {
+  if (!dependencies_) return nullptr;
+  for (const auto& d : *dependencies_) {
+    if (d && d->ID() == id) return d;
+  }
+  return nullptr;
+}
+
 std::size_t ActorCell::stash_size() const { return stash_size_.load(std::memory_order_relaxed); }
 
 void ActorCell::DrainHeldToDeadLetters() {
@@ -817,6 +829,7 @@ void ActorCell::CheckRequestDeadlines() {
 void ActorCell::HandleFailure(std::exception_ptr error, Envelope* request,
                               ActorCell* escalating_child) {
   failures_.fetch_add(1, std::memory_order_relaxed);
+  system_->OnFailure();
   std::string what = DescribeError(error);
   if (request != nullptr && request->expects_reply()) {
     FailReply(request, Status(StatusCode::kActorFailed, "actor " + name_ + " failed: " + what));
@@ -1110,6 +1123,7 @@ void ActorCell::FinishRestart() {
     failure = std::current_exception();
   }
   restarts_.fetch_add(1, std::memory_order_relaxed);
+  system_->OnRestart();
   started_ns_.store(NowNs(), std::memory_order_relaxed);
   life_.store(Life::kRunning, std::memory_order_release);
   system_->events().Publish(ActorRestarted{self_, restarts()});

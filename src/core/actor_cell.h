@@ -107,6 +107,8 @@ class ActorCell {
   Status StashCurrent(Envelope* e);
   Status Unstash(bool all);
   std::size_t stash_size() const;
+  std::shared_ptr<Dependency> dependency(std::string_view id) const;
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   void ReportError(std::exception_ptr error) { pending_error_ = std::move(error); }
   void Watch(ActorCell* target);
   void Unwatch(ActorCell* target);
@@ -223,6 +225,8 @@ class ActorCell {
   std::atomic<uint32_t> stash_size_{0};
   std::size_t stash_capacity_ = 0;
   Reentrancy reentrancy_;
+  // Shared by every restart of this actor; null when it has none.
+  std::shared_ptr<const std::vector<std::shared_ptr<Dependency>>> dependencies_;
   std::atomic<bool> has_waiters_{false};
   ActorCell* throttled_on_ = nullptr;  // own turn only; one reference
   std::atomic<int64_t> started_ns_{0};

@@ -47,6 +47,25 @@ Result<Message> ActorSystem::SendSync(std::string_view name, Message msg, Durati
   return pid->Ask(std::move(msg), timeout);
 }
 
+Status ActorSystem::AddShutdownHook(std::string name, std::function<Status()> hook,
+                                    ShutdownHookOptions options) {
+  return impl_->AddShutdownHook(std::move(name), std::move(hook), options);
+}
+Status ActorSystem::RegisterExtension(std::shared_ptr<Extension> extension) {
+  return impl_->RegisterExtension(std::move(extension));
+}
+std::shared_ptr<Extension> ActorSystem::GetExtension(std::string_view id) const {
+  return impl_->GetExtension(id);
+}
+Status ActorSystem::RegisterDependencyType(std::string type_name, DependencyFactory factory) {
+  return impl_->RegisterDependencyType(std::move(type_name), std::move(factory));
+}
+Result<std::shared_ptr<Dependency>> ActorSystem::RestoreDependency(std::string_view type_name,
+                                                                   std::string_view bytes) const {
+  return impl_->RestoreDependency(type_name, bytes);
+}
+SystemMetrics ActorSystem::Metrics() const { return impl_->Metrics(); }
+
 EventStream& ActorSystem::Events() { return impl_->events(); }
 uint64_t ActorSystem::DeadLetterCount() const { return impl_->dead_letters(); }
 uint64_t ActorSystem::DeadLetterCount(DeadLetterReason reason) const {

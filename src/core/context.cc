@@ -18,6 +18,14 @@ Result<PID> Context::Spawn(std::string name, ActorFactory factory, SpawnOptions 
 
 std::vector<PID> Context::Children() const { return cell_->Children(); }
 
+std::shared_ptr<Dependency> Context::GetDependency(std::string_view id) const {
+  return cell_->dependency(id);
+}
+
+std::shared_ptr<Extension> Context::GetExtension(std::string_view id) const {
+  return cell_->system()->GetExtension(id);
+}
+
 Status Context::Tell(const PID& to, Message msg) {
   if (!to) return NotFoundError("tell to an empty PID");
   Envelope* e = internal::NewEnvelope();

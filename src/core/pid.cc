@@ -138,6 +138,19 @@ uint32_t PID::RestartCount() const { return cell_ ? cell_->restarts() : 0; }
 Duration PID::Uptime() const { return cell_ ? cell_->uptime() : Duration::zero(); }
 std::size_t PID::MailboxSize() const { return cell_ ? cell_->mailbox_size() : 0; }
 
+ActorMetrics PID::Metrics() const {
+  ActorMetrics m;
+  if (cell_ == nullptr) return m;
+  m.processed = cell_->processed();
+  m.failures = cell_->failures();
+  m.restarts = cell_->restarts();
+  m.stash_size = cell_->stash_size();
+  m.mailbox_size = cell_->mailbox_size();
+  m.uptime = cell_->uptime();
+  m.latest_processing_duration = cell_->last_duration();
+  return m;
+}
+
 PID PID::Parent() const {
   if (cell_ == nullptr) return PID();
   ActorCell* p = cell_->parent();

@@ -1,6 +1,7 @@
 #include "system_impl.h"
 
 #include <functional>
+#include <thread>
 
 #include "names.h"
 
@@ -72,6 +73,7 @@ Status SystemImpl::Start() {
   if (!state_.compare_exchange_strong(expected, State::kRunning)) {
     return FailedPreconditionError("actor system " + options_.name + " was already started");
   }
+  started_at_ns_.store(SteadyNs(), std::memory_order_relaxed);
   dispatcher_->Start();
   Status s = root_->Start();
   return s;
@@ -83,6 +85,10 @@ Status SystemImpl::Stop() {
     return FailedPreconditionError("ActorSystem::Stop called from inside an actor");
   }
   State expected = State::kRunning;
+  if (state() == State::kRunning && !hooks_ran_.exchange(true)) {
+    // Hooks run first (once), while every actor still works.
+    hook_status_ = RunShutdownHooks();
+  }
   if (!state_.compare_exchange_strong(expected, State::kStopping)) {
     if (expected == State::kNew) {
       state_.store(State::kStopped);
@@ -115,7 +121,108 @@ Status SystemImpl::Stop() {
                                        ": actors did not stop within the shutdown timeout");
     return TimeoutError("actors did not stop within the shutdown timeout");
   }
+  return hook_status_;
+}
+
+Status SystemImpl::AddShutdownHook(std::string name, std::function<Status()> hook,
+                                   ShutdownHookOptions options) {
+  if (!hook) return InvalidArgumentError("shutdown hook " + name + " has no function");
+  if (options.retries < 0) return InvalidArgumentError("shutdown hook retries must be >= 0");
+  if (state() == State::kStopping || state() == State::kStopped) {
+    return FailedPreconditionError("actor system " + options_.name + " is stopping");
+  }
+  std::lock_guard<std::mutex> lock(services_mu_);
+  hooks_.push_back({std::move(name), std::move(hook), options});
   return Status();
+}
+
+Status SystemImpl::RunShutdownHooks() {
+  std::vector<Hook> hooks;
+  {
+    std::lock_guard<std::mutex> lock(services_mu_);
+    hooks = hooks_;
+  }
+  for (const Hook& h : hooks) {
+    bool retry = h.options.recovery == HookRecovery::kRetryThenFail ||
+                 h.options.recovery == HookRecovery::kRetryThenSkip;
+    int attempts = 1 + (retry ? h.options.retries : 0);
+    Status s;
+    for (int i = 0; i < attempts; ++i) {
+      try {
+        s = h.fn();
+      } catch (...) {
+        s = Status(StatusCode::kInternal, DescribeError(std::current_exception()));
+      }
+      if (s.ok()) break;
+      if (i + 1 < attempts && h.options.retry_delay.count() > 0) {
+        std::this_thread::sleep_for(h.options.retry_delay);  // shutdown only, by request
+      }
+    }
+    if (s.ok()) continue;
+    bool skip = h.options.recovery == HookRecovery::kSkip ||
+                h.options.recovery == HookRecovery::kRetryThenSkip;
+    logger_->Log(LogLevel::kWarn, "shutdown hook " + h.name + " failed (" +
+                                      (skip ? "skipped" : "shutdown hooks stop here") +
+                                      "): " + s.ToString());
+    if (!skip) return Status(s.code(), "shutdown hook " + h.name + ": " + s.message());
+  }
+  return Status();
+}
+
+Status SystemImpl::RegisterExtension(std::shared_ptr<Extension> extension) {
+  if (!extension) return InvalidArgumentError("null extension");
+  std::string id(extension->ID());
+  if (id.empty()) return InvalidArgumentError("an extension needs a non-empty ID");
+  std::lock_guard<std::mutex> lock(services_mu_);
+  if (!extensions_.try_emplace(id, std::move(extension)).second) {
+    return AlreadyExistsError("extension " + id + " is already registered");
+  }
+  return Status();
+}
+
+std::shared_ptr<Extension> SystemImpl::GetExtension(std::string_view id) const {
+  std::lock_guard<std::mutex> lock(services_mu_);
+  auto it = extensions_.find(std::string(id));
+  return it == extensions_.end() ? nullptr : it->second;
+}
+
+Status SystemImpl::RegisterDependencyType(std::string type_name, DependencyFactory factory) {
+  if (type_name.empty() || !factory) {
+    return InvalidArgumentError("a dependency type needs a name and a factory");
+  }
+  std::lock_guard<std::mutex> lock(services_mu_);
+  if (!dependency_types_.try_emplace(type_name, std::move(factory)).second) {
+    return AlreadyExistsError("dependency type " + type_name + " is already registered");
+  }
+  return Status();
+}
+
+Result<std::shared_ptr<Dependency>> SystemImpl::RestoreDependency(std::string_view type_name,
+                                                                  std::string_view bytes) const {
+  DependencyFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(services_mu_);
+    auto it = dependency_types_.find(std::string(type_name));
+    if (it == dependency_types_.end()) {
+      return NotFoundError("no dependency type " + std::string(type_name) + " is registered");
+    }
+    factory = it->second;
+  }
+  return factory(bytes);
+}
+
+SystemMetrics SystemImpl::Metrics() const {
+  SystemMetrics m;
+  m.actor_count = actor_count();
+  m.spawned = spawned_.load(std::memory_order_relaxed);
+  m.stopped = stopped_.load(std::memory_order_relaxed);
+  m.passivated = passivated_.load(std::memory_order_relaxed);
+  m.failures = failures_.load(std::memory_order_relaxed);
+  m.restarts = restarts_.load(std::memory_order_relaxed);
+  m.dead_letters = dead_letters();
+  int64_t start = started_at_ns_.load(std::memory_order_relaxed);
+  if (start != 0 && state() != State::kStopped) m.uptime = Duration(SteadyNs() - start);
+  return m;
 }
 
 void SystemImpl::OnActorTerminated(ActorCell* cell) {
@@ -126,6 +233,7 @@ void SystemImpl::OnActorTerminated(ActorCell* cell) {
     return;
   }
   actors_.fetch_sub(1, std::memory_order_relaxed);
+  stopped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 SystemImpl::Shard& SystemImpl::ShardFor(std::string_view name) const {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "actor_cell.h"
 #include "akt/events.h"
@@ -54,7 +55,22 @@ class SystemImpl {
   uint64_t dead_letters() const;
   uint64_t dead_letters(DeadLetterReason r) const;
 
-  void OnActorStarted() { actors_.fetch_add(1, std::memory_order_relaxed); }
+  void OnActorStarted() {
+    actors_.fetch_add(1, std::memory_order_relaxed);
+    spawned_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void OnFailure() { failures_.fetch_add(1, std::memory_order_relaxed); }
+  void OnRestart() { restarts_.fetch_add(1, std::memory_order_relaxed); }
+  void OnPassivated() { passivated_.fetch_add(1, std::memory_order_relaxed); }
+
+  Status AddShutdownHook(std::string name, std::function<Status()> hook,
+                         ShutdownHookOptions options);
+  Status RegisterExtension(std::shared_ptr<Extension> extension);
+  std::shared_ptr<Extension> GetExtension(std::string_view id) const;
+  Status RegisterDependencyType(std::string type_name, DependencyFactory factory);
+  Result<std::shared_ptr<Dependency>> RestoreDependency(std::string_view type_name,
+                                                        std::string_view bytes) const;
+  SystemMetrics Metrics() const;
   void OnActorTerminated(ActorCell* cell);
   std::size_t actor_count() const { return actors_.load(std::memory_order_relaxed); }
 
@@ -83,6 +99,25 @@ class SystemImpl {
   Shard& ShardFor(std::string_view name) const;
   void LogDeadLetter(const std::string& recipient, DeadLetterReason reason,
                      std::string_view type_name);
+  Status RunShutdownHooks();
+
+  struct Hook {
+    std::string name;
+    std::function<Status()> fn;
+    ShutdownHookOptions options;
+  };
+  mutable std::mutex services_mu_;  // hooks, extensions, dependency types
+  std::vector<Hook> hooks_;
+  std::unordered_map<std::string, std::shared_ptr<Extension>> extensions_;
+  std::unordered_map<std::string, DependencyFactory> dependency_types_;
+  std::atomic<uint64_t> spawned_{0};
+  std::atomic<uint64_t> stopped_{0};
+  std::atomic<uint64_t> passivated_{0};
+  std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> restarts_{0};
+  std::atomic<int64_t> started_at_ns_{0};
+  Status hook_status_;
+  std::atomic<bool> hooks_ran_{false};
 
   ActorSystem* owner_;
   SystemOptions options_;
