@@ -38,6 +38,12 @@ struct ActorSuspended {
 struct ActorReinstated {
   PID actor;
 };
+// Published when an actor is passivated (idle, message count or eviction);
+// an ActorStopped follows when it has stopped.
+struct ActorPassivated {
+  PID actor;
+  std::string reason;
+};
 
 enum class DeadLetterReason {
   kNoSuchActor,  // sent by name to a name nobody has

@@ -15,4 +15,9 @@ struct Terminated {
 // sent before it are processed first.
 struct PoisonPill {};
 
+// Sent to an actor (usually by itself): passivation does not apply to it
+// until ResumePassivation. Its idle time starts again at resume.
+struct PausePassivation {};
+struct ResumePassivation {};
+
 }  // namespace akt

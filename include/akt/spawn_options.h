@@ -12,6 +12,7 @@
 
 #include "akt/extension.h"
 #include "akt/mailbox.h"
+#include "akt/passivation.h"
 #include "akt/supervisor.h"
 
 namespace akt {
@@ -49,6 +50,8 @@ struct SpawnOptions {
   std::size_t stash_capacity = 0;
   Reentrancy reentrancy;
   std::vector<std::shared_ptr<Dependency>> dependencies;
+  // Default: long-lived (see akt/passivation.h for why).
+  PassivationStrategy passivation;
 
   SpawnOptions& WithMailbox(MailboxSpec m) {
     mailbox = std::move(m);
@@ -70,6 +73,10 @@ struct SpawnOptions {
   // Objects this actor gets with ctx.GetDependency(id); kept across restarts.
   SpawnOptions& WithDependencies(std::vector<std::shared_ptr<Dependency>> deps) {
     dependencies = std::move(deps);
+    return *this;
+  }
+  SpawnOptions& WithPassivation(PassivationStrategy strategy) {
+    passivation = strategy;
     return *this;
   }
   SpawnOptions& WithReentrancy(ReentrancyMode mode, int max_in_flight = 0) {

@@ -52,9 +52,11 @@ enum class StatusCode : int {
   kTypeMismatch = 10,
   // The actor system is shutting down or stopped.
   kSystemStopped = 11,
-  // The operation was cancelled by the caller.
+  // The operation was cancelled by the caller (reserved: no call returns it
+  // yet; cancellable operations will).
   kCancelled = 12,
-  // A resource limit was hit (stash capacity, pool exhausted where bounded).
+  // A resource limit was hit: a full stash, too many requests in flight
+  // (Reentrancy::max_in_flight), an open circuit breaker.
   kResourceExhausted = 13,
   // A bug or an invariant violation inside akt. Please report it.
   kInternal = 14,

@@ -23,7 +23,9 @@
 #include "akt/logger.h"
 #include "akt/message.h"
 #include "akt/metrics.h"
+#include "akt/passivation.h"
 #include "akt/pid.h"
+#include "akt/scheduler.h"
 #include "akt/spawn_options.h"
 #include "akt/status.h"
 
@@ -47,6 +49,8 @@ struct SystemOptions {
   // Used by akt::testing::DeterministicSystem: no worker threads; actors run
   // only when the test steps them, and time moves only when it advances it.
   bool deterministic = false;
+  // Node-wide eviction (off unless max_actors > 0); see akt/passivation.h.
+  EvictionOptions eviction;
 };
 
 // What a shutdown hook's failure does to the rest of the shutdown.
@@ -125,6 +129,8 @@ class ActorSystem {
   SystemMetrics Metrics() const;
 
   EventStream& Events();
+  // Sends messages later, periodically or on cron schedules; see akt/scheduler.h.
+  Scheduler& scheduler();
   // Dead letters since start, in total and for one reason.
   uint64_t DeadLetterCount() const;
   uint64_t DeadLetterCount(DeadLetterReason reason) const;

@@ -59,6 +59,7 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
       supervisor_(options.supervisor) {
   stash_capacity_ = options.stash_capacity;
   reentrancy_ = options.reentrancy;
+  passivation_ = options.passivation;
   if (!options.dependencies.empty()) {
     dependencies_ =
         std::make_shared<const std::vector<std::shared_ptr<Dependency>>>(options.dependencies);
@@ -144,7 +145,11 @@ const Supervisor& ActorCell::supervisor() const {
 
 Status ActorCell::PostUser(Envelope* e, bool force) {
   if (life() == Life::kTerminated || !system_->accepting_messages()) {
-    system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+    if (e->watch_notice) {
+      FreeEnvelope(e);  // death-watch notice to a watcher that is gone
+    } else {
+      system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+    }
     return StoppedError("actor " + name_ + " is stopped");
   }
   if (custom_ == nullptr) {
@@ -272,6 +277,15 @@ bool ActorCell::RunTurn() {
     if (n > 0) {
       last_duration_cycles_.store((CycleNow() - t0) / n, std::memory_order_relaxed);
       processed_.store(processed_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      if (passivation_.kind != PassivationStrategy::Kind::kLongLived) {
+        Touch(system_->options().deterministic ? system_->ActivityNow()
+                                               : static_cast<int64_t>(t0));
+        if (passivation_.kind == PassivationStrategy::Kind::kMessageCount &&
+            !passivation_paused_ && processed() >= passivation_.max_messages &&
+            life() == Life::kRunning) {
+          Passivate("handled " + std::to_string(processed()) + " messages");
+        }
+      }
     }
   } else if (l == Life::kTerminated) {
     DrainUserToDeadLetters();
@@ -308,7 +322,7 @@ uint64_t ActorCell::backlog() const {
 }
 
 void ActorCell::NoteBackpressure(ActorCell* target) {
-  if (throttled_on_ != nullptr || custom_ != nullptr) return;
+  if (throttled_on_ != nullptr) return;
   target->AddRef();
   throttled_on_ = target;
 }
@@ -425,6 +439,12 @@ void ActorCell::HandleSystem(Envelope* e) {
       FreeEnvelope(e);
       return;
     }
+    case SysKind::kPassivate: {
+      bool eviction = e->is_error;
+      FreeEnvelope(e);
+      HandlePassivate(eviction);
+      return;
+    }
     case SysKind::kApplyToChildren: {
       Directive d = Directive::kRestart;
       if (auto* p = e->msg.As<Directive>()) d = *p;
@@ -461,6 +481,12 @@ void ActorCell::Invoke(Envelope* e) {
   if (e->msg.Is<PoisonPill>()) {
     FreeEnvelope(e);
     BeginStop();
+    return;
+  }
+  if (e->msg.Is<PausePassivation>() || e->msg.Is<ResumePassivation>()) {
+    passivation_paused_ = e->msg.Is<PausePassivation>();
+    if (!passivation_paused_) last_activity_.store(system_->ActivityNow(), std::memory_order_relaxed);
+    FreeEnvelope(e);
     return;
   }
   if (const Terminated* t = e->msg.As<Terminated>()) {
@@ -725,6 +751,52 @@ std::shared_ptr<Dependency> ActorCell::dependency(std::string_view id) const {
   return nullptr;
 }
 
+void ActorCell::Touch(int64_t now_ticks) {
+  // At most one store per 100 ms: the manager reads it rarely, and a store
+  // per message would cost every message.
+  if (now_ticks - last_activity_.load(std::memory_order_relaxed) >= system_->touch_ticks()) {
+    last_activity_.store(now_ticks, std::memory_order_relaxed);
+  }
+}
+
+void ActorCell::HandlePassivate(bool eviction) {
+  if (life() != Life::kRunning) {
+    // Suspended or restarting: look again later.
+    if (!eviction && passivation_.kind == PassivationStrategy::Kind::kTimeBased &&
+        life() != Life::kStopping) {
+      system_->passivation().WatchIdle(this, passivation_.idle);
+    }
+    return;
+  }
+  if (eviction) {
+    if (passivation_paused_) {
+      system_->passivation().AddEvictable(this);
+      return;
+    }
+    Passivate("evicted: the node holds more than its maximum of actors");
+    return;
+  }
+  Duration idle_for = system_->TicksToDuration(system_->ActivityNow() -
+                                               last_activity_.load(std::memory_order_relaxed));
+  bool busy = backlog() > 0;
+  if (passivation_paused_ || busy || idle_for < passivation_.idle) {
+    Duration left = passivation_.idle - idle_for;
+    if (passivation_paused_ || busy || left < std::chrono::milliseconds(1)) {
+      left = passivation_.idle;
+    }
+    system_->passivation().WatchIdle(this, left);
+    return;
+  }
+  Passivate("idle for " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             idle_for).count()) + " ms");
+}
+
+void ActorCell::Passivate(const std::string& reason) {
+  system_->OnPassivated();
+  system_->events().Publish(ActorPassivated{self_, reason});
+  BeginStop();
+}
+
 std::size_t ActorCell::stash_size() const { return stash_size_.load(std::memory_order_relaxed); }
 
 void ActorCell::DrainHeldToDeadLetters() {
@@ -983,6 +1055,13 @@ Status ActorCell::Start() {
   if (!is_root_) {
     system_->OnActorStarted();
     system_->events().Publish(ActorStarted{self_});
+    if (passivation_.kind != PassivationStrategy::Kind::kLongLived) {
+      last_activity_.store(system_->ActivityNow(), std::memory_order_relaxed);
+      system_->passivation().AddEvictable(this);
+      if (passivation_.kind == PassivationStrategy::Kind::kTimeBased) {
+        system_->passivation().WatchIdle(this, passivation_.idle);
+      }
+    }
   }
   sched_.store(0, std::memory_order_seq_cst);
   if (HasRunnableWork() && sched_.exchange(1, std::memory_order_seq_cst) == 0) {
@@ -1015,6 +1094,9 @@ bool ActorCell::DetachChildLocked(ActorCell* child) {
     x->children[i].cell()->index_in_parent_ = i;
   }
   x->children.pop_back();
+  if (x->children.capacity() > 4096 && x->children.size() < x->children.capacity() / 4) {
+    x->children.shrink_to_fit();  // after a mass stop, give the memory back
+  }
   return true;
 }
 
@@ -1214,6 +1296,10 @@ void ActorCell::FinishStop() {
 
 void ActorCell::DrainUserToDeadLetters() {
   while (Envelope* e = PopUser()) {
+    if (e->watch_notice) {
+      FreeEnvelope(e);  // a Terminated for a watcher that is gone: nobody needs it
+      continue;
+    }
     system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
   }
 }

@@ -109,6 +109,7 @@ class ActorCell {
   std::size_t stash_size() const;
   std::shared_ptr<Dependency> dependency(std::string_view id) const;
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  int64_t last_activity() const { return last_activity_.load(std::memory_order_relaxed); }
   void ReportError(std::exception_ptr error) { pending_error_ = std::move(error); }
   void Watch(ActorCell* target);
   void Unwatch(ActorCell* target);
@@ -227,6 +228,13 @@ class ActorCell {
   Reentrancy reentrancy_;
   // Shared by every restart of this actor; null when it has none.
   std::shared_ptr<const std::vector<std::shared_ptr<Dependency>>> dependencies_;
+  PassivationStrategy passivation_;
+  bool passivation_paused_ = false;
+  // SystemImpl::ActivityNow() ticks; written at most once per 100 ms.
+  std::atomic<int64_t> last_activity_{0};
+  void Touch(int64_t now_ticks);
+  void HandlePassivate(bool eviction);
+  void Passivate(const std::string& reason);
   std::atomic<bool> has_waiters_{false};
   ActorCell* throttled_on_ = nullptr;  // own turn only; one reference
   std::atomic<int64_t> started_ns_{0};

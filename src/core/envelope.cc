@@ -174,6 +174,16 @@ void FreeEnvelope(Envelope* e) {
   }
 }
 
+void TrimEnvelopePool() {
+  std::vector<Batch> batches;
+  {
+    GlobalPool& g = Global();
+    std::lock_guard<std::mutex> lock(g.mu);
+    batches.swap(g.batches);
+  }
+  for (const Batch& b : batches) DeleteChain(b.head);
+}
+
 EnvelopePoolStats GetEnvelopePoolStats() {
   return {g_allocated.load(std::memory_order_relaxed), g_freed.load(std::memory_order_relaxed)};
 }

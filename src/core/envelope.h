@@ -27,6 +27,7 @@ enum class SysKind : uint8_t {
   kRequestReply,     // a reply for one of our Requests; msg = reply or Status
   kRequestCheck,     // a request deadline may have passed
   kApplyToChildren,  // OneForAll: msg holds the directive for all children
+  kPassivate,        // the passivation manager asks; is_error marks eviction
 };
 
 // Who is waiting for an answer to this message.
@@ -74,6 +75,10 @@ class ReleaseBatch {
  private:
   bool outer_;
 };
+
+// Frees the envelopes the global pool holds (after a burst, e.g. a mass
+// passivation); per-thread caches are small and stay.
+void TrimEnvelopePool();
 
 // Pool figures, for tests and benchmarks.
 struct EnvelopePoolStats {

@@ -3,6 +3,7 @@
 #include <functional>
 #include <thread>
 
+#include "cycle_clock.h"
 #include "names.h"
 
 namespace akt::internal {
@@ -50,6 +51,7 @@ SystemImpl::SystemImpl(ActorSystem* owner, SystemOptions options)
     d.idle_spin = options_.idle_spin;
     dispatcher_ = MakeWorkStealingDispatcher(d);
   }
+  scheduler_.reset(new Scheduler(this));
   SpawnOptions root_options;
   root_options.supervisor = std::make_shared<const Supervisor>(
       Supervisor().ClearRules().WithAnyErrorDirective(Directive::kResume));
@@ -74,6 +76,11 @@ Status SystemImpl::Start() {
     return FailedPreconditionError("actor system " + options_.name + " was already started");
   }
   started_at_ns_.store(SteadyNs(), std::memory_order_relaxed);
+  if (!options_.deterministic) {
+    nanos_per_tick_ = NanosPerCycle();
+    touch_ticks_ = static_cast<int64_t>(1e8 / nanos_per_tick_);
+  }
+  passivation_.Start();
   dispatcher_->Start();
   Status s = root_->Start();
   return s;
@@ -99,6 +106,7 @@ Status SystemImpl::Stop() {
     }
     return Status();  // idempotent
   }
+  scheduler_->Shutdown();  // nothing fires into stopping actors
   root_->PostSystem(SysKind::kStop);
   TimePoint deadline = Now() + options_.shutdown_timeout;
   bool stopped;
@@ -114,6 +122,12 @@ Status SystemImpl::Stop() {
   // Nobody will answer now: fail every Ask still waiting.
   slots_.FailAll(SystemStoppedError("actor system " + options_.name + " stopped"));
   state_.store(State::kStopped, std::memory_order_seq_cst);
+  if (!blocking_pool_.Stop(options_.shutdown_timeout)) {
+    logger_->Log(LogLevel::kError, "actor system " + options_.name +
+                                       ": blocking tasks outlived the shutdown timeout; their "
+                                       "threads were detached");
+  }
+  passivation_.Stop();
   timers_->Stop();
   dispatcher_->Stop();
   if (!stopped) {
@@ -211,6 +225,17 @@ Result<std::shared_ptr<Dependency>> SystemImpl::RestoreDependency(std::string_vi
   return factory(bytes);
 }
 
+int64_t SystemImpl::ActivityNow() const {
+  if (options_.deterministic) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Now().time_since_epoch()).count();
+  }
+  return static_cast<int64_t>(CycleNow());
+}
+
+Duration SystemImpl::TicksToDuration(int64_t ticks) const {
+  return Duration(static_cast<int64_t>(static_cast<double>(ticks) * nanos_per_tick_));
+}
+
 SystemMetrics SystemImpl::Metrics() const {
   SystemMetrics m;
   m.actor_count = actor_count();
@@ -232,6 +257,7 @@ void SystemImpl::OnActorTerminated(ActorCell* cell) {
     stop_cv_.notify_all();
     return;
   }
+  scheduler_->OnActorTerminated(cell);  // its schedules end with it
   actors_.fetch_sub(1, std::memory_order_relaxed);
   stopped_.fetch_add(1, std::memory_order_relaxed);
 }

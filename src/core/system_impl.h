@@ -15,7 +15,9 @@
 #include "akt/events.h"
 #include "akt/logger.h"
 #include "akt/system.h"
+#include "blocking_pool.h"
 #include "dispatcher.h"
+#include "passivation_manager.h"
 #include "reply_slot.h"
 #include "timer_service.h"
 
@@ -71,6 +73,12 @@ class SystemImpl {
   Result<std::shared_ptr<Dependency>> RestoreDependency(std::string_view type_name,
                                                         std::string_view bytes) const;
   SystemMetrics Metrics() const;
+
+  PassivationManager& passivation() { return passivation_; }
+  // The activity clock: cycle counter ticks, or virtual ns when deterministic.
+  int64_t ActivityNow() const;
+  Duration TicksToDuration(int64_t ticks) const;
+  int64_t touch_ticks() const { return touch_ticks_; }
   void OnActorTerminated(ActorCell* cell);
   std::size_t actor_count() const { return actors_.load(std::memory_order_relaxed); }
 
@@ -81,6 +89,8 @@ class SystemImpl {
   TimePoint Now() const { return timers_->Now(); }
   Dispatcher& dispatcher() { return *dispatcher_; }
   TimerService& timers() { return *timers_; }
+  Scheduler& scheduler() { return *scheduler_; }
+  BlockingPool& blocking_pool() { return blocking_pool_; }
   EventStream& events() { return events_; }
   Logger& logger() { return *logger_; }
   ActorSystem& owner() { return *owner_; }
@@ -117,6 +127,9 @@ class SystemImpl {
   std::atomic<uint64_t> restarts_{0};
   std::atomic<int64_t> started_at_ns_{0};
   Status hook_status_;
+  PassivationManager passivation_{this};
+  double nanos_per_tick_ = 1.0;
+  int64_t touch_ticks_ = 100000000;  // 100 ms of activity-clock ticks
   std::atomic<bool> hooks_ran_{false};
 
   ActorSystem* owner_;
@@ -127,6 +140,8 @@ class SystemImpl {
   std::atomic<State> state_{State::kNew};
   std::unique_ptr<TimerService> timers_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<Scheduler> scheduler_;  // built after timers_ (it reads the clock)
+  BlockingPool blocking_pool_;            // for PipeTo; threads start on first use
   mutable std::array<Shard, kShards> shards_;
   EventStream events_;
   std::array<std::atomic<uint64_t>, 5> dead_letters_{};

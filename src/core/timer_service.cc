@@ -1,55 +1,107 @@
 #include "timer_service.h"
 
 #include <condition_variable>
-#include <map>
+#include <algorithm>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
+#include <vector>
 
 namespace akt::internal {
 namespace {
 
-// Timers ordered by (deadline, id); cancel erases by id in O(log n).
+// A binary min-heap of timers in one vector (no allocation per timer once
+// warm) plus a slot table for O(1) cancellation: an id names a slot and its
+// generation, so a stale id (fired or cancelled long ago) cancels nothing.
+// A cancelled timer stays in the heap until its time and is then skipped.
 class TimerQueue {
  public:
   uint64_t Add(TimePoint when, std::function<void()> fn) {
-    uint64_t id = ++next_id_;
-    auto it = by_time_.emplace(Key{when, id}, std::move(fn)).first;
-    by_id_.emplace(id, it);
-    return id;
+    uint32_t idx;
+    if (!free_.empty()) {
+      idx = free_.back();
+      free_.pop_back();
+    } else {
+      idx = static_cast<uint32_t>(slots_.size());
+      slots_.push_back({});
+    }
+    Slot& slot = slots_[idx];
+    slot.live = true;
+    slot.fn = std::move(fn);
+    heap_.push_back({when, ++seq_, idx});
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    return (static_cast<uint64_t>(slot.gen) << 32) | idx;
   }
   void Cancel(uint64_t id) {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) return;
-    by_time_.erase(it->second);
-    by_id_.erase(it);
+    auto idx = static_cast<uint32_t>(id & 0xffffffffu);
+    auto gen = static_cast<uint32_t>(id >> 32);
+    if (idx < slots_.size() && slots_[idx].gen == gen && slots_[idx].live) {
+      slots_[idx].fn = nullptr;  // what the callback holds is released now
+      slots_[idx].cancelled = true;
+      DropCancelledTop();
+    }
   }
-  TimePoint Next() const {
-    return by_time_.empty() ? TimePoint::max() : by_time_.begin()->first.when;
-  }
-  // Removes and returns the first timer due at `now`, or an empty function.
+  TimePoint Next() const { return heap_.empty() ? TimePoint::max() : heap_.front().when; }
+  // Removes and returns the first live timer due at `now`, or an empty function.
   std::function<void()> PopDue(TimePoint now) {
-    if (by_time_.empty() || by_time_.begin()->first.when > now) return {};
-    auto it = by_time_.begin();
-    std::function<void()> fn = std::move(it->second);
-    by_id_.erase(it->first.id);
-    by_time_.erase(it);
-    return fn;
+    while (!heap_.empty() && heap_.front().when <= now) {
+      std::function<void()> fn = PopTop();
+      DropCancelledTop();
+      if (fn) return fn;
+    }
+    return {};
   }
   void Clear() {
-    by_time_.clear();
-    by_id_.clear();
+    heap_.clear();
+    for (Slot& s : slots_) {
+      if (s.live) {
+        s.live = false;
+        s.fn = nullptr;
+        if (++s.gen == 0) s.gen = 1;
+      }
+    }
+    free_.clear();
+    for (uint32_t i = 0; i < slots_.size(); ++i) free_.push_back(i);
   }
 
  private:
-  struct Key {
+  // Removes the top timer; its callback, or empty if it was cancelled.
+  std::function<void()> PopTop() {
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
+    uint32_t idx = heap_.back().slot;
+    heap_.pop_back();
+    Slot& slot = slots_[idx];
+    std::function<void()> fn = slot.cancelled ? nullptr : std::move(slot.fn);
+    slot.fn = nullptr;
+    slot.live = false;
+    slot.cancelled = false;
+    if (++slot.gen == 0) slot.gen = 1;
+    free_.push_back(idx);
+    return fn;
+  }
+  // Keeps Next() exact: a cancelled timer never stays on top.
+  void DropCancelledTop() {
+    while (!heap_.empty() && slots_[heap_.front().slot].cancelled) PopTop();
+  }
+  struct Item {
     TimePoint when;
-    uint64_t id;
-    bool operator<(const Key& o) const { return when != o.when ? when < o.when : id < o.id; }
+    uint64_t seq;  // equal deadlines fire in the order they were added
+    uint32_t slot;
   };
-  std::map<Key, std::function<void()>> by_time_;
-  std::unordered_map<uint64_t, std::map<Key, std::function<void()>>::iterator> by_id_;
-  uint64_t next_id_ = 0;
+  struct Later {
+    bool operator()(const Item& a, const Item& b) const {
+      return a.when != b.when ? a.when > b.when : a.seq > b.seq;
+    }
+  };
+  struct Slot {
+    std::function<void()> fn;
+    uint32_t gen = 1;  // ids are never 0, so callers may use 0 as "none"
+    bool live = false;
+    bool cancelled = false;
+  };
+  std::vector<Item> heap_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  uint64_t seq_ = 0;
 };
 
 class ThreadTimerService final : public TimerService {
@@ -144,7 +196,7 @@ class ManualTimerService final : public TimerService {
         if (next > now_) now_ = next;
         fn = queue_.PopDue(now_);
       }
-      fn();
+      if (fn) fn();
     }
   }
   TimePoint NextDeadline() const override {

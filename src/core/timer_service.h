@@ -15,7 +15,7 @@ class TimerService {
  public:
   virtual ~TimerService() = default;
   virtual TimePoint Now() const = 0;
-  // Runs `fn` at or after `when`. Returns an id for Cancel.
+  // Runs `fn` at or after `when`. Returns an id for Cancel (never 0).
   virtual uint64_t Schedule(TimePoint when, std::function<void()> fn) = 0;
   // Best effort: a callback already running is not interrupted.
   virtual void Cancel(uint64_t id) = 0;

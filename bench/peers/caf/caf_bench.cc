@@ -19,6 +19,11 @@
 //   ask_blocking  ASK_N=200000           asks_per_sec, mean_latency_ns
 //   spawn         SPAWN_N=1000000        spawns_per_sec, stops_per_sec,
 //                                        bytes_per_actor
+//   routing       ROUTING_N=10000000,    msgs_per_sec, peak_rss_mb
+//                 ROUTEES=8
+//   timers        TIMER_ACTORS=100000,   timer_fires_per_sec, fire_accuracy,
+//                 TIMER_INTERVAL_MS=100, cpu_percent, peak_rss_mb
+//                 TIMER_SECONDS=5
 //
 // We use our own main() instead of CAF_MAIN so that an unknown workload can
 // fail before the actor system starts; it does what CAF_MAIN does otherwise
@@ -44,7 +49,29 @@
 //   the handle vector is allocated and touched beforehand, so it is not
 //   counted. Then every actor gets an exit message (exit_reason::kill); the
 //   stop phase ends when all N have run their cleanup (state destructor).
+// - routing: a round-robin actor pool (caf::actor_pool::make with
+//   actor_pool::round_robin()) over ROUTEES workers; a driver actor sends N
+//   small messages (int64) to the pool in chunks of kFaninChunk, continuing
+//   through its own mailbox as the fanin senders do, then one end marker per
+//   routee (round robin gives each routee exactly one, after all its data).
+//   Each routee counts what it processed and, on its marker, sends the count
+//   to the main thread; the time ends when all ROUTEES counts are in (their sum
+//   is checked to be N). CAF's pool is not an actor with a mailbox: it picks
+//   the worker inside the sender's enqueue, so there is no router hop.
+// - timers: TIMER_ACTORS actors, each with its own periodic timer at
+//   TIMER_INTERVAL_MS on a fixed-rate grid: on start and on every tick the
+//   actor calls scheduled_send(self, next, tick) with next = previous grid
+//   point + interval (grid points already passed are skipped, as akt's
+//   Scheduler does). Actor i's first tick comes interval * (1 + i / actors)
+//   after its start, so the phases spread evenly over an interval. Every
+//   tick processed bumps a sharded relaxed counter. Two intervals after all
+//   actors have armed their first timer (so all are ticking), the window of
+//   TIMER_SECONDS starts: timer_fires_per_sec = ticks processed in the window
+//   / window seconds; fire_accuracy = ticks processed / (actors * window *
+//   1000 / interval); cpu_percent = process CPU time (getrusage RUSAGE_SELF,
+//   user + system, all threads) over the window / window wall time * 100.
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,6 +101,9 @@ using pong_atom = atom_constant<atom("pong")>;
 using go_atom = atom_constant<atom("go")>;
 using done_atom = atom_constant<atom("done")>;
 using ask_atom = atom_constant<atom("ask")>;
+using end_atom = atom_constant<atom("end")>;
+using count_atom = atom_constant<atom("count")>;
+using tick_atom = atom_constant<atom("tick")>;
 
 using Clock = std::chrono::steady_clock;
 
@@ -339,10 +369,146 @@ void RunSpawn(actor_system& sys) {
   Report("spawn", "bytes_per_actor", double(rss1 - rss0) / double(n), "B");
 }
 
+// -- routing -----------------------------------------------------------------
+
+struct RouteeState {
+  int64_t count = 0;
+};
+
+behavior RouteeActor(stateful_actor<RouteeState>* self, actor report_to) {
+  return {
+      [=](int64_t) { ++self->state.count; },
+      [=](end_atom) { self->send(report_to, count_atom::value, self->state.count); },
+  };
+}
+
+struct DriverState {
+  int64_t left = 0;
+};
+
+behavior DriverActor(stateful_actor<DriverState>* self, actor pool, int64_t n, int64_t routees) {
+  self->state.left = n;
+  return {
+      [=](go_atom) {
+        int64_t k = std::min(kFaninChunk, self->state.left);
+        for (int64_t i = 0; i < k; ++i) self->send(pool, i);
+        self->state.left -= k;
+        if (self->state.left > 0) {
+          self->send(self, go_atom::value);
+        } else {
+          for (int64_t r = 0; r < routees; ++r) self->send(pool, end_atom::value);
+          self->quit();
+        }
+      },
+  };
+}
+
+void RunRouting(actor_system& sys) {
+  const int64_t n = EnvSize("ROUTING_N", 10000000);
+  const int64_t routees = EnvSize("ROUTEES", 8);
+  scoped_actor self{sys};
+  actor report_to{self};
+  auto pool = actor_pool::make(
+      sys.dummy_execution_unit(), static_cast<size_t>(routees),
+      [&] { return sys.spawn(RouteeActor, report_to); }, actor_pool::round_robin());
+  auto driver = sys.spawn(DriverActor, pool, n, routees);
+  auto t0 = Clock::now();
+  self->send(driver, go_atom::value);
+  int64_t processed = 0;
+  for (int64_t r = 0; r < routees; ++r) {
+    self->receive([&](count_atom, int64_t c) { processed += c; });
+  }
+  auto t1 = Clock::now();
+  self->send_exit(pool, exit_reason::user_shutdown);
+  if (processed != n) {
+    std::cerr << "caf_bench: routing: routees processed " << processed << " of " << n << "\n";
+    return;
+  }
+  Report("routing", "msgs_per_sec", double(n) / Seconds(t0, t1), "msg/s");
+  Report("routing", "peak_rss_mb", double(PeakRssBytes()) / 1048576.0, "MB");
+}
+
+// -- timers ------------------------------------------------------------------
+
+// Ticks processed, sharded so that 100k actors on every worker do not all
+// bump one cache line.
+struct alignas(64) FireShard {
+  std::atomic<int64_t> n{0};
+};
+constexpr int kFireShards = 64;
+FireShard g_fires[kFireShards];
+std::atomic<int64_t> g_timers_armed{0};
+
+int64_t TotalFires() {
+  int64_t sum = 0;
+  for (auto& s : g_fires) sum += s.n.load(std::memory_order_relaxed);
+  return sum;
+}
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct TimerState {
+  actor_clock::time_point next;
+};
+
+behavior TimerActor(stateful_actor<TimerState>* self, int64_t index, int64_t n, timespan interval) {
+  // The first tick comes after interval * (1 + index / n): phases spread
+  // evenly over one interval, whatever the spawn speed.
+  self->state.next = self->clock().now() + interval + interval * index / n;
+  self->scheduled_send(self, self->state.next, tick_atom::value);
+  g_timers_armed.fetch_add(1, std::memory_order_relaxed);
+  FireShard* shard = &g_fires[index % kFireShards];
+  return {
+      [=](tick_atom) {
+        shard->n.fetch_add(1, std::memory_order_relaxed);
+        auto now = self->clock().now();
+        auto& next = self->state.next;
+        next += interval;
+        while (next <= now) next += interval;  // skip grid points already missed
+        self->scheduled_send(self, next, tick_atom::value);
+      },
+  };
+}
+
+void RunTimers(actor_system& sys) {
+  const int64_t n = EnvSize("TIMER_ACTORS", 100000);
+  const int64_t interval_ms = EnvSize("TIMER_INTERVAL_MS", 100);
+  const int64_t seconds = EnvSize("TIMER_SECONDS", 5);
+  const timespan interval = std::chrono::milliseconds(interval_ms);
+  std::vector<actor> actors;
+  actors.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) actors.push_back(sys.spawn(TimerActor, i, n, interval));
+  WaitUntil(g_timers_armed, n);
+  // Two intervals later every actor is ticking: the window starts then.
+  std::this_thread::sleep_for(2 * interval);
+  auto t0 = Clock::now();
+  int64_t fires0 = TotalFires();
+  double cpu0 = CpuSeconds();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  auto t1 = Clock::now();
+  int64_t fires1 = TotalFires();
+  double cpu1 = CpuSeconds();
+  double wall = Seconds(t0, t1);
+  double fires = double(fires1 - fires0);
+  double ideal = double(n) * wall * 1000.0 / double(interval_ms);
+  Report("timers", "timer_fires_per_sec", fires / wall, "fires/s");
+  Report("timers", "fire_accuracy", fires / ideal, "x");
+  Report("timers", "cpu_percent", (cpu1 - cpu0) / wall * 100.0, "%");
+  Report("timers", "peak_rss_mb", double(PeakRssBytes()) / 1048576.0, "MB");
+  for (auto& a : actors) anon_send_exit(a, exit_reason::kill);
+}
+
 const std::map<std::string, std::function<void(actor_system&)>>& Workloads() {
   static const std::map<std::string, std::function<void(actor_system&)>> w{
-      {"pingpong", RunPingpong},        {"fanin", RunFanin}, {"ask_async", RunAskAsync},
-      {"ask_blocking", RunAskBlocking}, {"spawn", RunSpawn},
+      {"pingpong", RunPingpong},  {"fanin", RunFanin},
+      {"ask_async", RunAskAsync}, {"ask_blocking", RunAskBlocking},
+      {"spawn", RunSpawn},        {"routing", RunRouting},
+      {"timers", RunTimers},
   };
   return w;
 }

@@ -22,6 +22,11 @@
 %%   ask_blocking  -                      (nothing: Erlang has no plain threads)
 %%   spawn         SPAWN_N=1000000        spawns_per_sec, stops_per_sec,
 %%                                        bytes_per_actor
+%%   routing       ROUTING_N=10000000,    msgs_per_sec, peak_rss_mb
+%%                 ROUTEES=8
+%%   timers        TIMER_ACTORS=100000,   timer_fires_per_sec, fire_accuracy,
+%%                 TIMER_INTERVAL_MS=100, cpu_percent, peak_rss_mb
+%%                 TIMER_SECONDS=5
 %%
 %% What is timed:
 %% - pingpong: from the start message to the ping process until the main
@@ -43,6 +48,36 @@
 %%   which is printed on stderr for reference. Stop: exit(Pid, kill) to every
 %%   process; the stop phase ends when the VM's process count is back to where
 %%   it was before the spawns.
+%% - routing: a router process that forwards every message it receives to
+%%   ROUTEES worker processes in turn (round robin over a tuple of pids: OTP
+%%   has no router of its own, and this is the plain idiom). A driver process
+%%   sends N small messages (integers) to the router in chunks of
+%%   ?FANIN_CHUNK, continuing through its own mailbox as the fanin senders do,
+%%   then one end marker per routee (round robin gives each routee exactly one,
+%%   after all its data). Each worker counts what it processed and, on its
+%%   marker, sends the count to the main process; the time ends when all
+%%   ROUTEES counts are in (their sum is checked to be N).
+%% - timers: TIMER_ACTORS processes, each with its own periodic timer at
+%%   TIMER_INTERVAL_MS on a fixed-rate grid: on start and on every tick the
+%%   process calls erlang:send_after(Next, self(), tick, [{abs, true}]) with
+%%   Next = previous grid point + interval (grid points already passed are
+%%   skipped, as akt's Scheduler does). erlang:send_after is the BIF timer on
+%%   the scheduler's own timer wheel; timer:send_interval would route every
+%%   tick through the single timer server process. Process i's first tick
+%%   comes interval * (1 + i / actors) after its start, so the phases spread
+%%   evenly over an interval. Every tick processed bumps a counters counter
+%%   (write_concurrency). Two intervals after all processes have armed their
+%%   first timer (so all are ticking), the window of TIMER_SECONDS starts:
+%%   timer_fires_per_sec = ticks processed in the window / window seconds;
+%%   fire_accuracy = ticks processed / (actors * window * 1000 / interval);
+%%   cpu_percent = CPU time of the whole BEAM OS process over the window
+%%   (utime + stime of /proc/self/stat, all threads: schedulers, their busy
+%%   waiting, dirty schedulers, I/O) / window wall time * 100, the same
+%%   kernel accounting as getrusage(RUSAGE_SELF) in the C++ programs.
+%%   erlang:statistics(runtime) counts user time only (it misses the system
+%%   time of the schedulers' sleeping and waking), so it is only printed on
+%%   stderr for reference. The main process runs at high priority so that
+%%   spawning and measuring are not starved by the ticking processes.
 -module(akt_peer_bench).
 -export([main/1]).
 
@@ -58,9 +93,11 @@ main([Workload | _]) ->
                 info("ask_blocking has no Erlang counterpart (no plain threads)"),
                 0;
             "spawn" -> spawn_bench(), 0;
+            "routing" -> routing(), 0;
+            "timers" -> timers(), 0;
             _ ->
                 info("unknown workload '~s'; one of: pingpong fanin ask_async "
-                     "ask_blocking spawn", [Workload]),
+                     "ask_blocking spawn routing timers", [Workload]),
                 3
         end,
     erlang:halt(Status);
@@ -206,6 +243,135 @@ wait_process_count(Target) ->
         true -> ok;
         false -> receive after 1 -> wait_process_count(Target) end
     end.
+
+%% -- routing ------------------------------------------------------------------
+
+routing() ->
+    N = env_int("ROUTING_N", 10000000),
+    R = env_int("ROUTEES", 8),
+    Main = self(),
+    Workers = list_to_tuple([spawn(fun() -> routee_loop(Main, 0) end)
+                             || _ <- lists:seq(1, R)]),
+    Router = spawn(fun() -> router_loop(Workers, R, 1) end),
+    Driver = spawn(fun() -> receive go -> drive_loop(Router, N, R) end end),
+    T0 = now_ns(),
+    Driver ! go,
+    Processed = collect_counts(R, 0),
+    T1 = now_ns(),
+    exit(Router, kill),
+    [exit(W, kill) || W <- tuple_to_list(Workers)],
+    case Processed of
+        N ->
+            report("routing", "msgs_per_sec", N / ((T1 - T0) / 1.0e9), "msg/s"),
+            report("routing", "peak_rss_mb", peak_rss_bytes() / 1048576, "MB");
+        _ ->
+            info("routing: routees processed ~b of ~b", [Processed, N])
+    end.
+
+router_loop(Workers, R, I) ->
+    receive
+        Msg ->
+            element(I, Workers) ! Msg,
+            router_loop(Workers, R, if I =:= R -> 1; true -> I + 1 end)
+    end.
+
+routee_loop(Main, Count) ->
+    receive
+        'end' -> Main ! {count, Count}, routee_loop(Main, Count);
+        _ -> routee_loop(Main, Count + 1)
+    end.
+
+drive_loop(Router, 0, R) ->
+    [Router ! 'end' || _ <- lists:seq(1, R)],
+    ok;
+drive_loop(Router, Left, R) ->
+    K = min(?FANIN_CHUNK, Left),
+    send_chunk(Router, K),
+    self() ! go,
+    receive go -> drive_loop(Router, Left - K, R) end.
+
+collect_counts(0, Sum) -> Sum;
+collect_counts(K, Sum) ->
+    receive {count, C} -> collect_counts(K - 1, Sum + C) end.
+
+%% -- timers -------------------------------------------------------------------
+
+timers() ->
+    N = env_int("TIMER_ACTORS", 100000),
+    IntervalMs = env_int("TIMER_INTERVAL_MS", 100),
+    Seconds = env_int("TIMER_SECONDS", 5),
+    %% This process spawns, waits and measures: at high priority it is not
+    %% starved by the ticking processes (C++'s main thread is likewise outside
+    %% the actor scheduler). The processes it spawns get normal priority.
+    process_flag(priority, high),
+    Fires = counters:new(1, [write_concurrency]),
+    Armed = counters:new(1, [write_concurrency]),
+    %% The grid in microseconds, so the spread of first ticks is exact enough.
+    IntervalUs = IntervalMs * 1000,
+    Pids = [spawn(fun() -> timer_start(Fires, Armed, IntervalUs,
+                                       IntervalUs + IntervalUs * I div N) end)
+            || I <- lists:seq(0, N - 1)],
+    wait_counter(Armed, N),
+    receive after 2 * IntervalMs -> ok end,
+    T0 = now_ns(),
+    F0 = counters:get(Fires, 1),
+    Cpu0 = cpu_seconds(),
+    {Rt0, _} = erlang:statistics(runtime),
+    receive after Seconds * 1000 -> ok end,
+    T1 = now_ns(),
+    F1 = counters:get(Fires, 1),
+    Cpu1 = cpu_seconds(),
+    {Rt1, _} = erlang:statistics(runtime),
+    Wall = (T1 - T0) / 1.0e9,
+    Fired = F1 - F0,
+    Ideal = N * Wall * 1000 / IntervalMs,
+    report("timers", "timer_fires_per_sec", Fired / Wall, "fires/s"),
+    report("timers", "fire_accuracy", Fired / Ideal, "x"),
+    report("timers", "cpu_percent", (Cpu1 - Cpu0) / Wall * 100, "%"),
+    report("timers", "peak_rss_mb", peak_rss_bytes() / 1048576, "MB"),
+    info("timers: erlang:statistics(runtime) (user time only) over the window: ~.1f %",
+         [(Rt1 - Rt0) / 10 / Wall]),
+    [exit(P, kill) || P <- Pids],
+    ok.
+
+timer_start(Fires, Armed, IntervalUs, FirstUs) ->
+    Next = erlang:monotonic_time(microsecond) + FirstUs,
+    arm(Next),
+    counters:add(Armed, 1, 1),
+    timer_loop(Fires, IntervalUs, Next).
+
+timer_loop(Fires, IntervalUs, Next) ->
+    receive
+        tick ->
+            counters:add(Fires, 1, 1),
+            Next1 = next_tick(Next + IntervalUs, erlang:monotonic_time(microsecond),
+                              IntervalUs),
+            arm(Next1),
+            timer_loop(Fires, IntervalUs, Next1)
+    end.
+
+%% The first grid point after Now (those already passed are skipped).
+next_tick(Next, Now, IntervalUs) when Next =< Now -> next_tick(Next + IntervalUs, Now, IntervalUs);
+next_tick(Next, _Now, _IntervalUs) -> Next.
+
+%% send_after's absolute time is in milliseconds of erlang:monotonic_time.
+arm(NextUs) ->
+    erlang:send_after(ceil_div(NextUs, 1000), self(), tick, [{abs, true}]).
+
+ceil_div(A, B) -> -((-A) div B).
+
+%% utime + stime of this OS process (all threads), in seconds. Linux reports
+%% them in clock ticks of USER_HZ, which is 100 on every Linux architecture
+%% this runs on.
+cpu_seconds() ->
+    Stat = proc_file("stat"),
+    %% The command name (field 2) is in parentheses and may hold spaces.
+    AfterComm = lists:nthtail(string:rchr(Stat, $)) + 1, Stat),
+    Fields = string:lexemes(AfterComm, " "),
+    %% Fields now start at field 3 (state); utime and stime are fields 14, 15.
+    Utime = list_to_integer(lists:nth(12, Fields)),
+    Stime = list_to_integer(lists:nth(13, Fields)),
+    (Utime + Stime) / 100.
 
 %% -- helpers ------------------------------------------------------------------
 
