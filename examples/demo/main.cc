@@ -1,11 +1,15 @@
 // The akt demo: an order pipeline on one machine.
 //
-//   intake ──Request──▶ pricing workers (4, supervised: a flaky step throws and
-//                        is restarted) ──▶ ledger (death-watched by intake)
+//   intake ──Request──▶ pricing router (round robin over 4 supervised workers:
+//                        a flaky step throws and is restarted)
+//          ──Tell─────▶ ledger (death-watched by intake)
+//          ──Publish──▶ "orders" topic ──▶ auditor (pub/sub subscriber)
+//   scheduler ── every 10 ms ──▶ monitor (takes a progress sample)
 //
 // It prints what happened (restarts, dead letters, the ledger's totals) and
 // how fast the pipeline ran. Run it with ./scripts/demo.
 #include <akt/akt.h>
+#include <akt/scheduler.h>
 
 #include <atomic>
 #include <chrono>
@@ -44,6 +48,25 @@ struct Summary {
 };
 struct GetSummary {};
 struct CloseLedger {};
+struct OrderBooked {
+  int64_t id;
+};
+struct Sample {};
+struct GetCount {};
+
+// Counts what it is told about: booked orders (via the topic) or samples
+// (via the scheduler).
+class Counter : public akt::Actor {
+ public:
+  void Receive(akt::ReceiveContext& ctx) override {
+    ctx.Match([&](const OrderBooked&) { count_++; }, [&](const Sample&) { count_++; },
+              [&](const akt::SubscribeAck&) {},
+              [&](const GetCount&) { ctx.Reply(count_).IgnoreError(); });
+  }
+
+ private:
+  int64_t count_ = 0;
+};
 
 // Computes an order's price. Every 1000th order hits a "flaky dependency" and
 // throws: the supervisor restarts the worker and the order's requester gets
@@ -84,18 +107,17 @@ class Ledger : public akt::Actor {
 // priced ones, and watches the ledger.
 class Intake : public akt::Actor {
  public:
-  explicit Intake(akt::PID ledger) : ledger_(std::move(ledger)) {}
+  Intake(akt::PID ledger, akt::PID topics)
+      : ledger_(std::move(ledger)), topics_(std::move(topics)) {}
 
   akt::Status PreStart(akt::Context& ctx) override {
-    auto supervisor = akt::Supervisor()
-                          .WithAnyErrorDirective(akt::Directive::kRestart)
-                          .WithRetry(-1, 1s);  // unlimited restarts: the step is known flaky
-    for (int i = 0; i < 4; ++i) {
-      auto w = ctx.SpawnWith<PricingWorker>("pricing-" + std::to_string(i),
-                                            akt::SpawnOptions().WithSupervisor(supervisor));
-      if (!w.ok()) return w.status();
-      workers_.push_back(*w);
-    }
+    // A pool of 4 pricing workers behind a round-robin router; a failing
+    // worker is restarted (without limit: the step is known to be flaky).
+    auto router = akt::SpawnRouter<PricingWorker>(
+        ctx, "pricing",
+        akt::RouterOptions().WithPoolSize(4).OnRouteeFailure(akt::RouteeFailure::kRestart, -1));
+    if (!router.ok()) return router.status();
+    pricing_ = *router;
     ctx.Watch(ledger_);
     return akt::Status();
   }
@@ -105,12 +127,13 @@ class Intake : public akt::Actor {
         [&](const Submit& s) {
           for (int64_t i = 0; i < s.count; ++i) {
             Order o{next_id_++, 1 + next_id_ % 20, 250};
-            const akt::PID& worker = workers_[o.id % workers_.size()];
-            ctx.Request(worker, o, 2s)
+            ctx.Request(pricing_, o, 2s)
                 .Then([this](akt::ReceiveContext& ctx, akt::Result<akt::Message> r) {
                   if (r.ok() && r->Is<Priced>()) {
                     summary_.priced++;
-                    ctx.Tell(ledger_, Book{*r->As<Priced>()}).IgnoreError();
+                    const Priced& p = *r->As<Priced>();
+                    ctx.Tell(ledger_, Book{p}).IgnoreError();
+                    ctx.Tell(topics_, akt::Publish{"orders", OrderBooked{p.id}, {}}).IgnoreError();
                   } else {
                     summary_.failed++;
                   }
@@ -125,7 +148,8 @@ class Intake : public akt::Actor {
 
  private:
   akt::PID ledger_;
-  std::vector<akt::PID> workers_;
+  akt::PID topics_;
+  akt::PID pricing_;
   int64_t next_id_ = 0;
   Summary summary_;
 };
@@ -148,12 +172,29 @@ int main() {
   });
 
   auto ledger = system.Spawn<Ledger>("ledger");
-  auto intake = system.Spawn<Intake>("intake", *ledger);
-  if (!ledger.ok() || !intake.ok()) {
+  auto topics = akt::SpawnTopicActor(system, "topics");
+  auto auditor = system.Spawn<Counter>("auditor");
+  auto monitor = system.Spawn<Counter>("monitor");
+  if (!ledger.ok() || !topics.ok() || !auditor.ok() || !monitor.ok()) {
     std::fprintf(stderr, "spawn failed\n");
     return 1;
   }
-  std::printf("akt demo: an order pipeline (intake -> 4 supervised pricing workers -> ledger)\n");
+  auto intake = system.Spawn<Intake>("intake", *ledger, *topics);
+  if (!intake.ok()) {
+    std::fprintf(stderr, "spawn failed: %s\n", intake.status().ToString().c_str());
+    return 1;
+  }
+  // The auditor hears about every booked order through the "orders" topic.
+  auto ack = topics->Ask<akt::SubscribeAck>(akt::Subscribe{"orders", *auditor}, 5s);
+  // The monitor takes a sample every 10 ms while the pipeline runs.
+  auto sampling = system.scheduler().Schedule(*monitor, Sample{}, 10ms);
+  if (!ack.ok() || !sampling.ok()) {
+    std::fprintf(stderr, "subscribe/schedule failed\n");
+    return 1;
+  }
+  std::printf(
+      "akt demo: an order pipeline (intake -> pricing router over 4 supervised workers\n"
+      "          -> ledger; bookings published on topic \"orders\"; a scheduled monitor)\n");
 
   constexpr int64_t kOrders = 200000;
   auto t0 = std::chrono::steady_clock::now();
@@ -168,6 +209,15 @@ int main() {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto totals = system.SendSync("ledger", GetTotals{}, 5s);
+  sampling->Cancel();
+  // Publications travel through the topic actor: wait (with a deadline) until
+  // the auditor has heard of every booked order.
+  int64_t audited = 0;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       audited < summary.priced && std::chrono::steady_clock::now() < until;) {
+    audited = auditor->Ask<int64_t>(GetCount{}, 5s).value_or(0);
+  }
+  int64_t samples = monitor->Ask<int64_t>(GetCount{}, 5s).value_or(0);
 
   std::printf("  orders submitted:      %lld\n", static_cast<long long>(kOrders));
   std::printf("  priced and booked:     %lld\n", static_cast<long long>(summary.priced));
@@ -178,9 +228,12 @@ int main() {
     std::printf("  ledger:                %lld orders, %.2f in total\n",
                 static_cast<long long>(t.orders), t.cents / 100.0);
   }
+  std::printf("  audited via pub/sub:   %lld orders\n", static_cast<long long>(audited));
+  std::printf("  monitor samples:       %lld (scheduled every 10 ms)\n",
+              static_cast<long long>(samples));
   std::printf(
-      "  throughput:            %.0f orders/s (%.3f s; each order is a request,\n"
-      "                         a reply and a booking message)\n",
+      "  throughput:            %.0f orders/s (%.3f s; each order is a routed request,\n"
+      "                         a reply, a booking and a publication)\n",
       kOrders / secs, secs);
 
   std::printf("stopping the ledger: the intake watches it\n");
@@ -202,7 +255,8 @@ int main() {
   auto stopped = system.Stop();
   std::printf("system stopped: %s\n", stopped.ToString().c_str());
   bool ok = summary.priced + summary.failed == kOrders && summary.failed == kOrders / 1000 &&
-            totals.ok() && totals->As<Totals>()->orders == summary.priced;
+            totals.ok() && totals->As<Totals>()->orders == summary.priced &&
+            audited == summary.priced && samples >= 1;
   std::printf("%s\n", ok ? "demo OK" : "demo FAILED: figures do not add up");
   return ok ? 0 : 1;
 }
