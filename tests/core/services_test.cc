@@ -55,6 +55,13 @@ struct HookCase {
   bool expect_ok;
 };
 
+std::string HookCaseName(const ::testing::TestParamInfo<HookCase>& info) {
+  static const char* const kNames[] = {"Fail", "RetryThenFail", "Skip", "RetryThenSkip"};
+  return std::string(kNames[static_cast<int>(info.param.recovery)]) + "_" +
+         std::to_string(info.param.retries) + "retries_" +
+         std::to_string(info.param.failures_before_success) + "failures";
+}
+
 class ShutdownHookRecovery : public ::testing::TestWithParam<HookCase> {};
 
 TEST_P(ShutdownHookRecovery, FollowsItsPolicy) {
@@ -96,7 +103,8 @@ INSTANTIATE_TEST_SUITE_P(
                       HookCase{HookRecovery::kSkip, 0, 1, 1, true, true},
                       HookCase{HookRecovery::kRetryThenFail, 2, 2, 3, true, true},
                       HookCase{HookRecovery::kRetryThenFail, 2, 5, 3, false, false},
-                      HookCase{HookRecovery::kRetryThenSkip, 1, 5, 2, true, true}));
+                      HookCase{HookRecovery::kRetryThenSkip, 1, 5, 2, true, true}),
+    HookCaseName);
 
 class Db : public Extension {
  public:
