@@ -16,7 +16,7 @@ namespace internal {
 enum class ScheduleKind { kOnce, kInterval, kCron };
 
 // One schedule. Everything but the constants is guarded by the core's mutex.
-struct ScheduleEntry {
+struct ScheduleEntry : std::enable_shared_from_this<ScheduleEntry> {
   ScheduleEntry(SystemImpl* s, SchedulerCore* c, ScheduleKind k, ActorCell* target_cell)
       : system(s), core(c), kind(k), cell(target_cell) {
     system->AddRef();  // the core (inside the system) must outlive every handle
@@ -44,6 +44,12 @@ struct ScheduleEntry {
   uint64_t timer_id = 0;                 // the armed timer, 0 when none
   uint64_t epoch = 0;                    // bumped at every arm and end: stale timers do nothing
   uint64_t fires = 0;
+  // Timer callbacks that may still run: pending, or taken off the heap and
+  // about to run. They hold a raw pointer (16 bytes with the epoch, so
+  // std::function stores them inline: arming allocates nothing), so the
+  // entry keeps itself alive while there is one.
+  int callbacks = 0;
+  std::shared_ptr<ScheduleEntry> armed;  // self, while callbacks > 0
 };
 
 class SchedulerCore {
@@ -85,10 +91,10 @@ class SchedulerCore {
     std::vector<std::shared_ptr<ScheduleEntry>> entries;
   };
 
-  void Fire(const std::shared_ptr<ScheduleEntry>& e, uint64_t epoch);
-  void ArmLocked(const std::shared_ptr<ScheduleEntry>& e, TimePoint when);
-  void ArmCronLocked(const std::shared_ptr<ScheduleEntry>& e);
-  void DisarmLocked(ScheduleEntry& e);
+  void Fire(ScheduleEntry* e, uint64_t epoch);
+  void ArmLocked(ScheduleEntry& e, TimePoint when);
+  void ArmCronLocked(ScheduleEntry& e);
+  void DisarmLocked(ScheduleEntry& e, Garbage* g);
   void EndLocked(ScheduleEntry& e, ScheduleState final_state, Garbage* g, bool unindex = true);
   static bool TargetGone(const ScheduleEntry& e);
 
@@ -182,35 +188,39 @@ Result<ScheduleRef> SchedulerCore::Create(const PID& target, Message msg, Schedu
   }
   if (kind == ScheduleKind::kCron) {
     e->cron_next = e->cron->Next(WallNow());
-    ArmCronLocked(e);
+    ArmCronLocked(*e);
   } else {
     e->due = system_->timers().Now() + first;
-    ArmLocked(e, e->due);
+    ArmLocked(*e, e->due);
   }
   return ScheduleRef(e);
 }
 
-void SchedulerCore::ArmLocked(const std::shared_ptr<ScheduleEntry>& e, TimePoint when) {
-  uint64_t epoch = ++e->epoch;
-  e->timer_id = system_->timers().Schedule(when, [e, epoch] { e->core->Fire(e, epoch); });
+void SchedulerCore::ArmLocked(ScheduleEntry& e, TimePoint when) {
+  uint64_t epoch = ++e.epoch;
+  if (e.callbacks++ == 0) e.armed = e.shared_from_this();
+  ScheduleEntry* raw = &e;
+  e.timer_id = system_->timers().Schedule(when, [raw, epoch] { raw->core->Fire(raw, epoch); });
 }
 
-void SchedulerCore::ArmCronLocked(const std::shared_ptr<ScheduleEntry>& e) {
+void SchedulerCore::ArmCronLocked(ScheduleEntry& e) {
   auto wall = WallNow();
   TimePoint now = system_->timers().Now();
-  e->due = now + std::chrono::duration_cast<Duration>(
-                     std::max(e->cron_next - wall, std::chrono::system_clock::duration::zero()));
-  TimePoint when = e->due;
+  e.due = now + std::chrono::duration_cast<Duration>(
+                    std::max(e.cron_next - wall, std::chrono::system_clock::duration::zero()));
+  TimePoint when = e.due;
   if (!virtual_wall_ && when - now > kCronRecheck) when = now + kCronRecheck;
   ArmLocked(e, when);
 }
 
-void SchedulerCore::DisarmLocked(ScheduleEntry& e) {
+void SchedulerCore::DisarmLocked(ScheduleEntry& e, Garbage* g) {
   ++e.epoch;
   if (e.timer_id != 0) {
-    // The timer's callback holds a reference to `e`, but never the last one
-    // here: the caller holds one too.
-    system_->timers().Cancel(e.timer_id);
+    // A callback already taken off the heap cannot be cancelled: it runs,
+    // finds the epoch changed, and drops the self-reference if it is the last.
+    if (system_->timers().Cancel(e.timer_id) && --e.callbacks == 0) {
+      g->entries.push_back(std::move(e.armed));
+    }
     e.timer_id = 0;
   }
 }
@@ -218,7 +228,7 @@ void SchedulerCore::DisarmLocked(ScheduleEntry& e) {
 void SchedulerCore::EndLocked(ScheduleEntry& e, ScheduleState final_state, Garbage* g,
                               bool unindex) {
   e.state = final_state;
-  DisarmLocked(e);
+  DisarmLocked(e, g);
   g->pids.push_back(std::move(e.target));
   g->pids.push_back(std::move(e.sender));
   e.target = PID();
@@ -238,13 +248,15 @@ void SchedulerCore::EndLocked(ScheduleEntry& e, ScheduleState final_state, Garba
   live_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void SchedulerCore::Fire(const std::shared_ptr<ScheduleEntry>& e, uint64_t epoch) {
+void SchedulerCore::Fire(ScheduleEntry* e, uint64_t epoch) {
   Message out;
   PID target;
   PID sender;
+  std::shared_ptr<ScheduleEntry> keep;  // may be the last reference to `e`: released last
   Garbage g;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (--e->callbacks == 0) keep = std::move(e->armed);
     if (e->epoch != epoch || e->state != ScheduleState::kActive) return;  // stale timer
     e->timer_id = 0;
     if (TargetGone(*e)) {
@@ -266,12 +278,12 @@ void SchedulerCore::Fire(const std::shared_ptr<ScheduleEntry>& e, uint64_t epoch
         sender = e->sender;
         ++e->fires;
         e->due = CatchUp(e->due + e->interval, e->interval, now);
-        ArmLocked(e, e->due);
+        ArmLocked(*e, e->due);
         break;
       case ScheduleKind::kCron: {
         auto wall = WallNow();
         if (wall < e->cron_next) {  // a re-check of the wall clock, not yet due
-          ArmCronLocked(e);
+          ArmCronLocked(*e);
           return;
         }
         out = e->msg.Clone();
@@ -280,7 +292,7 @@ void SchedulerCore::Fire(const std::shared_ptr<ScheduleEntry>& e, uint64_t epoch
         ++e->fires;
         e->cron_next =
             e->cron->Next(std::max<std::chrono::system_clock::time_point>(e->cron_next, wall));
-        ArmCronLocked(e);
+        ArmCronLocked(*e);
         break;
       }
     }
@@ -299,13 +311,14 @@ bool SchedulerCore::Cancel(const std::shared_ptr<ScheduleEntry>& e) {
 }
 
 Status SchedulerCore::Pause(const std::shared_ptr<ScheduleEntry>& e) {
+  Garbage g;
   std::lock_guard<std::mutex> lock(mu_);
   if (e->state == ScheduleState::kPaused) return Status();
   if (e->state != ScheduleState::kActive) {
     return FailedPreconditionError("the schedule has ended; nothing to pause");
   }
   e->state = ScheduleState::kPaused;
-  DisarmLocked(*e);
+  DisarmLocked(*e, &g);
   return Status();
 }
 
@@ -319,16 +332,16 @@ Status SchedulerCore::Resume(const std::shared_ptr<ScheduleEntry>& e) {
   TimePoint now = system_->timers().Now();
   switch (e->kind) {
     case ScheduleKind::kOnce:
-      ArmLocked(e, std::max(e->due, now));
+      ArmLocked(*e, std::max(e->due, now));
       break;
     case ScheduleKind::kInterval:
       e->due = CatchUp(e->due, e->interval, now);
-      ArmLocked(e, e->due);
+      ArmLocked(*e, e->due);
       break;
     case ScheduleKind::kCron: {
       auto wall = WallNow();
       if (e->cron_next < wall) e->cron_next = e->cron->Next(wall);
-      ArmCronLocked(e);
+      ArmCronLocked(*e);
       break;
     }
   }

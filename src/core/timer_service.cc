@@ -1,7 +1,7 @@
 #include "timer_service.h"
 
-#include <condition_variable>
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -31,14 +31,17 @@ class TimerQueue {
     std::push_heap(heap_.begin(), heap_.end(), Later{});
     return (static_cast<uint64_t>(slot.gen) << 32) | idx;
   }
-  void Cancel(uint64_t id) {
+  bool Cancel(uint64_t id) {
     auto idx = static_cast<uint32_t>(id & 0xffffffffu);
     auto gen = static_cast<uint32_t>(id >> 32);
-    if (idx < slots_.size() && slots_[idx].gen == gen && slots_[idx].live) {
+    if (idx < slots_.size() && slots_[idx].gen == gen && slots_[idx].live &&
+        !slots_[idx].cancelled) {
       slots_[idx].fn = nullptr;  // what the callback holds is released now
       slots_[idx].cancelled = true;
       DropCancelledTop();
+      return true;
     }
+    return false;
   }
   TimePoint Next() const { return heap_.empty() ? TimePoint::max() : heap_.front().when; }
   // Removes and returns the first live timer due at `now`, or an empty function.
@@ -118,9 +121,9 @@ class ThreadTimerService final : public TimerService {
     if (earliest) cv_.notify_one();
     return id;
   }
-  void Cancel(uint64_t id) override {
+  bool Cancel(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.Cancel(id);
+    return queue_.Cancel(id);
   }
   void Stop() override {
     {
@@ -170,9 +173,9 @@ class ManualTimerService final : public TimerService {
     std::lock_guard<std::mutex> lock(mu_);
     return queue_.Add(when, std::move(fn));
   }
-  void Cancel(uint64_t id) override {
+  bool Cancel(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.Cancel(id);
+    return queue_.Cancel(id);
   }
   void Stop() override {
     std::lock_guard<std::mutex> lock(mu_);
