@@ -57,12 +57,17 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
       name_(std::move(name)),
       factory_(std::move(factory)),
       supervisor_(options.supervisor) {
-  stash_capacity_ = options.stash_capacity;
-  reentrancy_ = options.reentrancy;
-  passivation_ = options.passivation;
-  if (!options.dependencies.empty()) {
-    dependencies_ =
-        std::make_shared<const std::vector<std::shared_ptr<Dependency>>>(options.dependencies);
+  if (options.stash_capacity != 0 || options.reentrancy.mode != ReentrancyMode::kAllowAll ||
+      options.reentrancy.max_in_flight != 0 || !options.dependencies.empty() ||
+      options.passivation.kind != PassivationStrategy::Kind::kLongLived) {
+    tuning_ = std::make_unique<Tuning>();
+    tuning_->stash_capacity = options.stash_capacity;
+    tuning_->reentrancy = options.reentrancy;
+    tuning_->passivation = options.passivation;
+    if (!options.dependencies.empty()) {
+      tuning_->dependencies =
+          std::make_shared<const std::vector<std::shared_ptr<Dependency>>>(options.dependencies);
+    }
   }
   MpscInit(user_tail_, user_head_);
   MpscInit(sys_tail_, sys_head_);
@@ -277,11 +282,11 @@ bool ActorCell::RunTurn() {
     if (n > 0) {
       last_duration_cycles_.store((CycleNow() - t0) / n, std::memory_order_relaxed);
       processed_.store(processed_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-      if (passivation_.kind != PassivationStrategy::Kind::kLongLived) {
+      if (tuning().passivation.kind != PassivationStrategy::Kind::kLongLived) {
         Touch(system_->options().deterministic ? system_->ActivityNow()
                                                : static_cast<int64_t>(t0));
-        if (passivation_.kind == PassivationStrategy::Kind::kMessageCount &&
-            !passivation_paused_ && processed() >= passivation_.max_messages &&
+        if (tuning().passivation.kind == PassivationStrategy::Kind::kMessageCount &&
+            !passivation_paused_ && processed() >= tuning().passivation.max_messages &&
             life() == Life::kRunning) {
           Passivate("handled " + std::to_string(processed()) + " messages");
         }
@@ -485,7 +490,7 @@ void ActorCell::Invoke(Envelope* e) {
   }
   if (e->msg.Is<PausePassivation>() || e->msg.Is<ResumePassivation>()) {
     passivation_paused_ = e->msg.Is<PausePassivation>();
-    if (!passivation_paused_) last_activity_.store(system_->ActivityNow(), std::memory_order_relaxed);
+    if (!passivation_paused_ && tuning_) tuning_->last_activity.store(system_->ActivityNow(), std::memory_order_relaxed);
     FreeEnvelope(e);
     return;
   }
@@ -629,14 +634,14 @@ Status ActorCell::Reply(Envelope* request, Message&& reply) {
 void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallback callback,
                              const ReentrancyMode* mode_override) {
   Extra& x = extra();
-  ReentrancyMode mode = mode_override != nullptr ? *mode_override : reentrancy_.mode;
+  ReentrancyMode mode = mode_override != nullptr ? *mode_override : tuning().reentrancy.mode;
   uint64_t id = ++x.next_request_id;
   TimePoint deadline = system_->Now() + timeout;
   Status refused;
   if (mode == ReentrancyMode::kOff) {
     refused = FailedPreconditionError("reentrancy is off for actor " + name_ +
                                       ": Request is not allowed");
-  } else if (reentrancy_.max_in_flight > 0 && x.requests_in_flight >= reentrancy_.max_in_flight) {
+  } else if (tuning().reentrancy.max_in_flight > 0 && x.requests_in_flight >= tuning().reentrancy.max_in_flight) {
     refused = Status(StatusCode::kResourceExhausted, "actor " + name_ + " already has " +
                                                          std::to_string(x.requests_in_flight) +
                                                          " requests in flight (the maximum)");
@@ -711,17 +716,17 @@ void ActorCell::UnBecome(bool one) {
 }
 
 Status ActorCell::StashCurrent(Envelope* e) {
-  if (stash_capacity_ == 0) {
+  if (tuning().stash_capacity == 0) {
     return FailedPreconditionError("actor " + name_ +
                                    " has no stash (SpawnOptions::WithStash enables it)");
   }
   Extra& x = extra();
-  if (x.stash.size() >= stash_capacity_) {
+  if (x.stash.size() >= tuning().stash_capacity) {
     return Status(StatusCode::kResourceExhausted,
-                  "stash of " + name_ + " is full (" + std::to_string(stash_capacity_) + ")");
+                  "stash of " + name_ + " is full (" + std::to_string(tuning().stash_capacity) + ")");
   }
   x.stash.push_back(e);
-  stash_size_.store(static_cast<uint32_t>(x.stash.size()), std::memory_order_relaxed);
+  tuning_->stash_size.store(static_cast<uint32_t>(x.stash.size()), std::memory_order_relaxed);
   return Status();
 }
 
@@ -739,13 +744,13 @@ Status ActorCell::Unstash(bool all) {
     x->front.push_front(x->stash.front());
     x->stash.pop_front();
   }
-  stash_size_.store(static_cast<uint32_t>(x->stash.size()), std::memory_order_relaxed);
+  tuning_->stash_size.store(static_cast<uint32_t>(x->stash.size()), std::memory_order_relaxed);
   return Status();
 }
 
 std::shared_ptr<Dependency> ActorCell::dependency(std::string_view id) const {
-  if (!dependencies_) return nullptr;
-  for (const auto& d : *dependencies_) {
+  if (!tuning().dependencies) return nullptr;
+  for (const auto& d : *tuning().dependencies) {
     if (d && d->ID() == id) return d;
   }
   return nullptr;
@@ -754,17 +759,17 @@ std::shared_ptr<Dependency> ActorCell::dependency(std::string_view id) const {
 void ActorCell::Touch(int64_t now_ticks) {
   // At most one store per 100 ms: the manager reads it rarely, and a store
   // per message would cost every message.
-  if (now_ticks - last_activity_.load(std::memory_order_relaxed) >= system_->touch_ticks()) {
-    last_activity_.store(now_ticks, std::memory_order_relaxed);
+  if (now_ticks - tuning_->last_activity.load(std::memory_order_relaxed) >= system_->touch_ticks()) {
+    tuning_->last_activity.store(now_ticks, std::memory_order_relaxed);
   }
 }
 
 void ActorCell::HandlePassivate(bool eviction) {
   if (life() != Life::kRunning) {
     // Suspended or restarting: look again later.
-    if (!eviction && passivation_.kind == PassivationStrategy::Kind::kTimeBased &&
+    if (!eviction && tuning().passivation.kind == PassivationStrategy::Kind::kTimeBased &&
         life() != Life::kStopping) {
-      system_->passivation().WatchIdle(this, passivation_.idle);
+      system_->passivation().WatchIdle(this, tuning().passivation.idle);
     }
     return;
   }
@@ -777,12 +782,12 @@ void ActorCell::HandlePassivate(bool eviction) {
     return;
   }
   Duration idle_for = system_->TicksToDuration(system_->ActivityNow() -
-                                               last_activity_.load(std::memory_order_relaxed));
+                                               tuning_->last_activity.load(std::memory_order_relaxed));
   bool busy = backlog() > 0;
-  if (passivation_paused_ || busy || idle_for < passivation_.idle) {
-    Duration left = passivation_.idle - idle_for;
+  if (passivation_paused_ || busy || idle_for < tuning().passivation.idle) {
+    Duration left = tuning().passivation.idle - idle_for;
     if (passivation_paused_ || busy || left < std::chrono::milliseconds(1)) {
-      left = passivation_.idle;
+      left = tuning().passivation.idle;
     }
     system_->passivation().WatchIdle(this, left);
     return;
@@ -797,7 +802,14 @@ void ActorCell::Passivate(const std::string& reason) {
   BeginStop();
 }
 
-std::size_t ActorCell::stash_size() const { return stash_size_.load(std::memory_order_relaxed); }
+std::size_t ActorCell::stash_size() const {
+  return tuning_ ? tuning_->stash_size.load(std::memory_order_relaxed) : 0;
+}
+
+const ActorCell::Tuning& ActorCell::tuning() const {
+  static const Tuning kDefaults;
+  return tuning_ ? *tuning_ : kDefaults;
+}
 
 void ActorCell::DrainHeldToDeadLetters() {
   Extra* x = extra_.load(std::memory_order_acquire);
@@ -809,7 +821,7 @@ void ActorCell::DrainHeldToDeadLetters() {
       system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
     }
   }
-  stash_size_.store(0, std::memory_order_relaxed);
+  if (tuning_) tuning_->stash_size.store(0, std::memory_order_relaxed);
 }
 
 void ActorCell::ArmRequestTimer(TimePoint deadline) {
@@ -1055,11 +1067,11 @@ Status ActorCell::Start() {
   if (!is_root_) {
     system_->OnActorStarted();
     system_->events().Publish(ActorStarted{self_});
-    if (passivation_.kind != PassivationStrategy::Kind::kLongLived) {
-      last_activity_.store(system_->ActivityNow(), std::memory_order_relaxed);
+    if (tuning().passivation.kind != PassivationStrategy::Kind::kLongLived) {
+      tuning_->last_activity.store(system_->ActivityNow(), std::memory_order_relaxed);
       system_->passivation().AddEvictable(this);
-      if (passivation_.kind == PassivationStrategy::Kind::kTimeBased) {
-        system_->passivation().WatchIdle(this, passivation_.idle);
+      if (tuning().passivation.kind == PassivationStrategy::Kind::kTimeBased) {
+        system_->passivation().WatchIdle(this, tuning().passivation.idle);
       }
     }
   }
@@ -1184,7 +1196,7 @@ void ActorCell::FinishRestart() {
       x->front.push_front(x->stash.back());
       x->stash.pop_back();
     }
-    stash_size_.store(0, std::memory_order_relaxed);
+    if (tuning_) tuning_->stash_size.store(0, std::memory_order_relaxed);
     for (auto it = x->deferred.begin(); it != x->deferred.end();) {
       if ((*it)->sys == SysKind::kRequestReply || (*it)->sys == SysKind::kRequestCheck) {
         FreeEnvelope(*it);

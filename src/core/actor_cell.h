@@ -109,7 +109,9 @@ class ActorCell {
   std::size_t stash_size() const;
   std::shared_ptr<Dependency> dependency(std::string_view id) const;
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
-  int64_t last_activity() const { return last_activity_.load(std::memory_order_relaxed); }
+  int64_t last_activity() const {
+    return tuning_ ? tuning_->last_activity.load(std::memory_order_relaxed) : 0;
+  }
   void ReportError(std::exception_ptr error) { pending_error_ = std::move(error); }
   void Watch(ActorCell* target);
   void Unwatch(ActorCell* target);
@@ -206,6 +208,10 @@ class ActorCell {
   MpscTail sys_tail_;
   std::atomic<uint64_t> sys_pushed_{0};
   std::atomic<uint32_t> sched_{0};  // 0 idle, 1 scheduled/running, kParked
+  // Read-only after construction; they fill the producer line's spare room.
+  SystemImpl* system_;
+  ActorCell* parent_;  // one reference held; null for the root
+  uint64_t id_;
   // Consumer side: written per message by the running turn only.
   alignas(64) MpscHead user_head_;
   MpscHead sys_head_;
@@ -223,30 +229,33 @@ class ActorCell {
   std::unique_ptr<UserMailbox> custom_;
   std::atomic<uint32_t> restarts_{0};
   std::atomic<uint64_t> failures_{0};
-  std::atomic<uint32_t> stash_size_{0};
-  std::size_t stash_capacity_ = 0;
-  Reentrancy reentrancy_;
-  // Shared by every restart of this actor; null when it has none.
-  std::shared_ptr<const std::vector<std::shared_ptr<Dependency>>> dependencies_;
-  PassivationStrategy passivation_;
+  // Options most actors leave at their defaults live apart, allocated only
+  // for the actors that set them (keeps the cell at five cache lines).
+  struct Tuning {
+    std::size_t stash_capacity = 0;
+    Reentrancy reentrancy;
+    // Shared by every restart of this actor; null when it has none.
+    std::shared_ptr<const std::vector<std::shared_ptr<Dependency>>> dependencies;
+    PassivationStrategy passivation;
+    // SystemImpl::ActivityNow() ticks; written at most once per 100 ms.
+    std::atomic<int64_t> last_activity{0};
+    std::atomic<uint32_t> stash_size{0};
+  };
+  const Tuning& tuning() const;
+  std::unique_ptr<Tuning> tuning_;  // null: every default
   bool passivation_paused_ = false;
-  // SystemImpl::ActivityNow() ticks; written at most once per 100 ms.
-  std::atomic<int64_t> last_activity_{0};
   void Touch(int64_t now_ticks);
   void HandlePassivate(bool eviction);
   void Passivate(const std::string& reason);
   std::atomic<bool> has_waiters_{false};
   ActorCell* throttled_on_ = nullptr;  // own turn only; one reference
   std::atomic<int64_t> started_ns_{0};
-  SystemImpl* system_;
-  ActorCell* parent_;  // one reference held; null for the root
-  uint64_t id_;
   std::string name_;
   std::unique_ptr<Actor> actor_;
   ActorFactory factory_;
   std::shared_ptr<const Supervisor> supervisor_;
   std::atomic<Extra*> extra_{nullptr};
-  std::size_t index_in_parent_ = 0;  // guarded by StripeFor(parent_)
+  uint32_t index_in_parent_ = 0;  // guarded by StripeFor(parent_)
   std::exception_ptr pending_error_;
   PID self_;  // reset when terminated (breaks the self-reference)
 
