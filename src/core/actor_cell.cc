@@ -123,9 +123,11 @@ const std::string& ActorCell::address() {
 
 Duration ActorCell::uptime() const {
   if (life() == Life::kTerminated) return Duration::zero();
+  // Start time in cycle-counter ticks: spawning reads no clock.
   int64_t s = started_ns_.load(std::memory_order_relaxed);
   if (s == 0) return Duration::zero();
-  return Duration(NowNs() - s);
+  return Duration(static_cast<int64_t>(static_cast<double>(static_cast<int64_t>(CycleNow()) - s) *
+                                       NanosPerCycle()));
 }
 
 Duration ActorCell::last_duration() const {
@@ -283,8 +285,7 @@ bool ActorCell::RunTurn() {
       last_duration_cycles_.store((CycleNow() - t0) / n, std::memory_order_relaxed);
       processed_.store(processed_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
       if (tuning().passivation.kind != PassivationStrategy::Kind::kLongLived) {
-        Touch(system_->options().deterministic ? system_->ActivityNow()
-                                               : static_cast<int64_t>(t0));
+        Touch(system_->options().deterministic ? system_->ActivityNow() : static_cast<int64_t>(t0));
         if (tuning().passivation.kind == PassivationStrategy::Kind::kMessageCount &&
             !passivation_paused_ && processed() >= tuning().passivation.max_messages &&
             life() == Life::kRunning) {
@@ -490,7 +491,8 @@ void ActorCell::Invoke(Envelope* e) {
   }
   if (e->msg.Is<PausePassivation>() || e->msg.Is<ResumePassivation>()) {
     passivation_paused_ = e->msg.Is<PausePassivation>();
-    if (!passivation_paused_ && tuning_) tuning_->last_activity.store(system_->ActivityNow(), std::memory_order_relaxed);
+    if (!passivation_paused_ && tuning_)
+      tuning_->last_activity.store(system_->ActivityNow(), std::memory_order_relaxed);
     FreeEnvelope(e);
     return;
   }
@@ -641,7 +643,8 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
   if (mode == ReentrancyMode::kOff) {
     refused = FailedPreconditionError("reentrancy is off for actor " + name_ +
                                       ": Request is not allowed");
-  } else if (tuning().reentrancy.max_in_flight > 0 && x.requests_in_flight >= tuning().reentrancy.max_in_flight) {
+  } else if (tuning().reentrancy.max_in_flight > 0 &&
+             x.requests_in_flight >= tuning().reentrancy.max_in_flight) {
     refused = Status(StatusCode::kResourceExhausted, "actor " + name_ + " already has " +
                                                          std::to_string(x.requests_in_flight) +
                                                          " requests in flight (the maximum)");
@@ -722,8 +725,9 @@ Status ActorCell::StashCurrent(Envelope* e) {
   }
   Extra& x = extra();
   if (x.stash.size() >= tuning().stash_capacity) {
-    return Status(StatusCode::kResourceExhausted,
-                  "stash of " + name_ + " is full (" + std::to_string(tuning().stash_capacity) + ")");
+    return Status(
+        StatusCode::kResourceExhausted,
+        "stash of " + name_ + " is full (" + std::to_string(tuning().stash_capacity) + ")");
   }
   x.stash.push_back(e);
   tuning_->stash_size.store(static_cast<uint32_t>(x.stash.size()), std::memory_order_relaxed);
@@ -759,7 +763,8 @@ std::shared_ptr<Dependency> ActorCell::dependency(std::string_view id) const {
 void ActorCell::Touch(int64_t now_ticks) {
   // At most one store per 100 ms: the manager reads it rarely, and a store
   // per message would cost every message.
-  if (now_ticks - tuning_->last_activity.load(std::memory_order_relaxed) >= system_->touch_ticks()) {
+  if (now_ticks - tuning_->last_activity.load(std::memory_order_relaxed) >=
+      system_->touch_ticks()) {
     tuning_->last_activity.store(now_ticks, std::memory_order_relaxed);
   }
 }
@@ -781,8 +786,8 @@ void ActorCell::HandlePassivate(bool eviction) {
     Passivate("evicted: the node holds more than its maximum of actors");
     return;
   }
-  Duration idle_for = system_->TicksToDuration(system_->ActivityNow() -
-                                               tuning_->last_activity.load(std::memory_order_relaxed));
+  Duration idle_for = system_->TicksToDuration(
+      system_->ActivityNow() - tuning_->last_activity.load(std::memory_order_relaxed));
   bool busy = backlog() > 0;
   if (passivation_paused_ || busy || idle_for < tuning().passivation.idle) {
     Duration left = tuning().passivation.idle - idle_for;
@@ -792,8 +797,10 @@ void ActorCell::HandlePassivate(bool eviction) {
     system_->passivation().WatchIdle(this, left);
     return;
   }
-  Passivate("idle for " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             idle_for).count()) + " ms");
+  Passivate(
+      "idle for " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(idle_for).count()) +
+      " ms");
 }
 
 void ActorCell::Passivate(const std::string& reason) {
@@ -1062,7 +1069,7 @@ Status ActorCell::Start() {
     sched_.store(0, std::memory_order_seq_cst);
     return result;
   }
-  started_ns_.store(NowNs(), std::memory_order_relaxed);
+  started_ns_.store(static_cast<int64_t>(CycleNow()), std::memory_order_relaxed);
   life_.store(Life::kRunning, std::memory_order_release);
   if (!is_root_) {
     system_->OnActorStarted();
@@ -1218,7 +1225,7 @@ void ActorCell::FinishRestart() {
   }
   restarts_.fetch_add(1, std::memory_order_relaxed);
   system_->OnRestart();
-  started_ns_.store(NowNs(), std::memory_order_relaxed);
+  started_ns_.store(static_cast<int64_t>(CycleNow()), std::memory_order_relaxed);
   life_.store(Life::kRunning, std::memory_order_release);
   system_->events().Publish(ActorRestarted{self_, restarts()});
   if (failure) {
