@@ -234,7 +234,7 @@ bool ActorCell::HasRunnableWork() const {
 }
 
 Envelope* ActorCell::PopUser() {
-  if (Extra* x = extra_.load(std::memory_order_relaxed); x != nullptr && !x->front.empty()) {
+  if (Extra* x = extra_.load(std::memory_order_acquire); x != nullptr && !x->front.empty()) {
     Envelope* f = x->front.front();
     x->front.pop_front();
     return f;  // counted as popped when it first left the mailbox
@@ -512,7 +512,7 @@ void ActorCell::Invoke(Envelope* e) {
       return;
     }
   }
-  Extra* x = extra_.load(std::memory_order_relaxed);
+  Extra* x = extra_.load(std::memory_order_acquire);
   if (x != nullptr && x->blocking_requests > 0) {
     x->reentrancy_stash.push_back(e);  // a blocking request waits: later
     return;
@@ -709,7 +709,7 @@ void ActorCell::Become(Behavior b, bool stacked) {
 }
 
 void ActorCell::UnBecome(bool one) {
-  Extra* x = extra_.load(std::memory_order_relaxed);
+  Extra* x = extra_.load(std::memory_order_acquire);
   if (x == nullptr || x->behaviors.empty()) return;
   if (one) {
     x->behaviors.pop_back();
@@ -735,7 +735,7 @@ Status ActorCell::StashCurrent(Envelope* e) {
 }
 
 Status ActorCell::Unstash(bool all) {
-  Extra* x = extra_.load(std::memory_order_relaxed);
+  Extra* x = extra_.load(std::memory_order_acquire);
   if (x == nullptr || x->stash.empty()) {
     return all ? Status() : FailedPreconditionError("the stash is empty");
   }
