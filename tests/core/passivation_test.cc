@@ -29,7 +29,8 @@ TEST(Passivation, AnIdleActorIsPassivatedAfterItsIdleTime) {
   auto sub = d.system().Events().Subscribe([&](const Message& m) {
     if (auto* p = m.As<ActorPassivated>()) reasons.push_back(p->reason);
   });
-  auto pid = d.system().Spawn("s", [] { return std::make_unique<Idle>(); }, After(1s));
+  auto pid = d.system().Spawn(
+      "s", [] { return std::make_unique<Idle>(); }, After(1s));
   ASSERT_TRUE(pid.ok());
   d.Advance(900ms);
   EXPECT_TRUE(pid->IsRunning());
@@ -44,7 +45,8 @@ TEST(Passivation, AnIdleActorIsPassivatedAfterItsIdleTime) {
 
 TEST(Passivation, ActivityPostponesIt) {
   testing::DeterministicSystem d;
-  auto pid = d.system().Spawn("s", [] { return std::make_unique<Idle>(); }, After(1s));
+  auto pid = d.system().Spawn(
+      "s", [] { return std::make_unique<Idle>(); }, After(1s));
   ASSERT_TRUE(pid.ok());
   for (int i = 0; i < 5; ++i) {
     d.Advance(600ms);
@@ -58,7 +60,8 @@ TEST(Passivation, ActivityPostponesIt) {
 
 TEST(Passivation, PauseAndResume) {
   testing::DeterministicSystem d;
-  auto pid = d.system().Spawn("s", [] { return std::make_unique<Idle>(); }, After(1s));
+  auto pid = d.system().Spawn(
+      "s", [] { return std::make_unique<Idle>(); }, After(1s));
   ASSERT_TRUE(pid.ok());
   ASSERT_TRUE(pid->Tell(PausePassivation{}).ok());
   d.RunUntilIdle();
@@ -74,8 +77,9 @@ TEST(Passivation, PauseAndResume) {
 
 TEST(Passivation, MessageCountStrategyStopsAfterNMessages) {
   testing::DeterministicSystem d;
-  auto pid = d.system().Spawn("s", [] { return std::make_unique<Idle>(); },
-                              SpawnOptions().WithPassivation(PassivationStrategy::MessageCount(3)));
+  auto pid = d.system().Spawn(
+      "s", [] { return std::make_unique<Idle>(); },
+      SpawnOptions().WithPassivation(PassivationStrategy::MessageCount(3)));
   ASSERT_TRUE(pid.ok());
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(pid->Tell(1).ok());
   d.RunUntilIdle();
@@ -90,14 +94,18 @@ TEST(Passivation, WorksOnRealThreadsAndReleasesTheActor) {
   ASSERT_TRUE(system.Start().ok());
   std::vector<PID> pids;
   for (int i = 0; i < 2000; ++i) {
-    pids.push_back(*system.Spawn("", [] { return std::make_unique<Idle>(); }, After(50ms)));
+    pids.push_back(*system.Spawn(
+        "", [] { return std::make_unique<Idle>(); }, After(50ms)));
   }
-  PID busy = *system.Spawn("busy", [] { return std::make_unique<Idle>(); }, After(300ms));
+  PID busy = *system.Spawn(
+      "busy", [] { return std::make_unique<Idle>(); }, After(300ms));
   // Keep one actor busy: it must outlive the idle ones.
-  ASSERT_TRUE(test::WaitFor([&] {
-    (void)busy.Tell(std::string("ping"));
-    return system.ActorCount() == 1;
-  }, 10000ms));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        (void)busy.Tell(std::string("ping"));
+        return system.ActorCount() == 1;
+      },
+      10000ms));
   EXPECT_TRUE(busy.IsRunning());
   for (const PID& p : pids) EXPECT_FALSE(p.IsRunning());
   EXPECT_EQ(system.Metrics().passivated, 2000u);
@@ -121,8 +129,8 @@ std::vector<bool> EvictWith(EvictionPolicy policy) {
   testing::DeterministicSystem d(o);
   std::vector<PID> pids;
   for (int i = 0; i < 5; ++i) {
-    pids.push_back(*d.system().Spawn("a" + std::to_string(i),
-                                     [] { return std::make_unique<Idle>(); }, After(1h)));
+    pids.push_back(*d.system().Spawn(
+        "a" + std::to_string(i), [] { return std::make_unique<Idle>(); }, After(1h)));
   }
   // a0 is the busiest and the most recently active; a4 the least of both.
   for (int i = 4; i >= 0; --i) {
@@ -137,18 +145,15 @@ std::vector<bool> EvictWith(EvictionPolicy policy) {
 }
 
 TEST(Eviction, LruPassivatesTheLeastRecentlyActive) {
-  EXPECT_EQ(EvictWith(EvictionPolicy::kLRU),
-            (std::vector<bool>{true, true, true, false, false}));
+  EXPECT_EQ(EvictWith(EvictionPolicy::kLRU), (std::vector<bool>{true, true, true, false, false}));
 }
 
 TEST(Eviction, MruPassivatesTheMostRecentlyActive) {
-  EXPECT_EQ(EvictWith(EvictionPolicy::kMRU),
-            (std::vector<bool>{false, false, true, true, true}));
+  EXPECT_EQ(EvictWith(EvictionPolicy::kMRU), (std::vector<bool>{false, false, true, true, true}));
 }
 
 TEST(Eviction, LfuPassivatesTheLeastBusy) {
-  EXPECT_EQ(EvictWith(EvictionPolicy::kLFU),
-            (std::vector<bool>{true, true, true, false, false}));
+  EXPECT_EQ(EvictWith(EvictionPolicy::kLFU), (std::vector<bool>{true, true, true, false, false}));
 }
 
 TEST(Eviction, LongLivedActorsAreNeverEvicted) {
