@@ -220,6 +220,7 @@ void ActorCell::ScheduleIfIdle() {
 bool ActorCell::HasRunnableWork() const {
   if (sys_pushed_.load(std::memory_order_seq_cst) != sys_popped_.load(std::memory_order_relaxed))
     return true;
+  if (passivate_request_.load(std::memory_order_seq_cst) != 0) return true;
   Life l = life();
   bool can_process = l == Life::kRunning || l == Life::kTerminated;
   if (can_process) {
@@ -378,7 +379,24 @@ void ActorCell::AbandonTurn() {
   Release();
 }
 
+void ActorCell::RequestPassivation(bool eviction) {
+  uint8_t want = eviction ? 2 : 1;
+  uint8_t cur = passivate_request_.load(std::memory_order_relaxed);
+  while (cur < want &&
+         !passivate_request_.compare_exchange_weak(cur, want, std::memory_order_seq_cst)) {
+  }
+  if (sched_.load(std::memory_order_seq_cst) == kParked) {
+    Unpark();
+    return;
+  }
+  ScheduleIfIdle();
+}
+
 void ActorCell::ProcessSystemMessages() {
+  if (passivate_request_.load(std::memory_order_relaxed) != 0) {
+    uint8_t req = passivate_request_.exchange(0, std::memory_order_seq_cst);
+    if (req != 0 && life() != Life::kTerminated) HandlePassivate(req == 2);
+  }
   while (sys_pushed_.load(std::memory_order_acquire) !=
          sys_popped_.load(std::memory_order_relaxed)) {
     QueueNode* n = MpscPop(sys_head_, sys_tail_);

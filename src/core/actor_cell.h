@@ -244,8 +244,18 @@ class ActorCell {
   const Tuning& tuning() const;
   std::unique_ptr<Tuning> tuning_;  // null: every default
   bool passivation_paused_ = false;
+  // Set by the passivation manager (1: check idleness, 2: evict); read at the
+  // start of a turn. A flag, not a message: a mass passivation then allocates
+  // nothing on the timer thread.
+  std::atomic<uint8_t> passivate_request_{0};
   void Touch(int64_t now_ticks);
   void HandlePassivate(bool eviction);
+
+ public:
+  // Called by the passivation manager (any thread).
+  void RequestPassivation(bool eviction);
+
+ private:
   void Passivate(const std::string& reason);
   std::atomic<bool> has_waiters_{false};
   ActorCell* throttled_on_ = nullptr;  // own turn only; one reference

@@ -72,7 +72,7 @@ void PassivationManager::OnTimer() {
     ActorCell* c = p.cell();
     if (c->life() == ActorCell::Life::kTerminated) continue;  // gone: forget it
     // The actor decides in its own turn (it may have been active since).
-    c->PostSystem(SysKind::kPassivate);
+    c->RequestPassivation(/*eviction=*/false);
   }
 }
 
@@ -106,10 +106,7 @@ void PassivationManager::Sweep() {
     }
   }
   for (const PID& p : candidates) {
-    Envelope* e = NewEnvelope();
-    e->sys = SysKind::kPassivate;
-    e->is_error = true;  // marks eviction: no idle check
-    p.cell()->PostSystem(e);
+    p.cell()->RequestPassivation(/*eviction=*/true);
   }
   if (candidates.size() >= 1000) NoteMassPassivation();
   std::lock_guard<std::mutex> lock(mu_);
