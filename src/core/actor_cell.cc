@@ -1114,7 +1114,7 @@ bool ActorCell::AttachChild(ActorCell* child) {
   if (l == Life::kStopping || l == Life::kTerminated) return false;
   child->AddRef();
   Extra& x = extra();
-  child->index_in_parent_ = x.children.size();
+  child->index_in_parent_ = static_cast<uint32_t>(x.children.size());
   x.children.push_back(PID::Adopt(child));
   return true;
 }
@@ -1128,12 +1128,9 @@ bool ActorCell::DetachChildLocked(ActorCell* child) {
   // dropped here is never the last: the child holds its own self_.
   if (i + 1 != x->children.size()) {
     x->children[i] = std::move(x->children.back());
-    x->children[i].cell()->index_in_parent_ = i;
+    x->children[i].cell()->index_in_parent_ = static_cast<uint32_t>(i);
   }
   x->children.pop_back();
-  if (x->children.capacity() > 4096 && x->children.size() < x->children.capacity() / 4) {
-    x->children.shrink_to_fit();  // after a mass stop, give the memory back
-  }
   return true;
 }
 
@@ -1141,7 +1138,7 @@ std::vector<PID> ActorCell::Children() {
   Extra* x = extra_.load(std::memory_order_acquire);
   if (x == nullptr) return {};
   std::lock_guard<std::mutex> lock(StripeFor(this));
-  return x->children;
+  return std::vector<PID>(x->children.begin(), x->children.end());
 }
 
 bool ActorCell::StopChildren() {

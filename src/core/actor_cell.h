@@ -146,7 +146,9 @@ class ActorCell {
   // State that most actors never need; allocated on first use.
   struct Extra {
     // Guarded by StripeFor(this cell).
-    std::vector<PID> children;
+    // A deque: a million children never need one giant block (a vector's
+    // reallocations kept RSS up after mass stops).
+    std::deque<PID> children;
     std::vector<ActorCell*> watchers;  // one reference each
     // Own turn only.
     std::vector<PID> watching;
