@@ -29,8 +29,6 @@
 #include <thread>
 #include <vector>
 
-#include "envelope.h"
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -175,12 +173,6 @@ void FanIn() {
   double s = Seconds(Clock::now() - t0);
   Result("fanin", "msgs_per_sec", senders * per / s, "msg/s");
   Result("fanin", "peak_rss_mb", PeakRssMb(), "MB");
-  if (std::getenv("AKT_BENCH_DEBUG") != nullptr) {
-    auto st = akt::internal::GetEnvelopePoolStats();
-    std::fprintf(stderr, "envelopes allocated %llu freed %llu\n",
-                 static_cast<unsigned long long>(st.allocated),
-                 static_cast<unsigned long long>(st.freed));
-  }
   system.Stop().IgnoreError();
 }
 

@@ -26,20 +26,7 @@ thread_local ActorCell* t_current = nullptr;
 
 bool InActorTurn() { return t_current != nullptr; }
 
-namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-// The actor behind the root guardian: top-level actors are its children.
-class RootActor final : public Actor {
- public:
-  void Receive(ReceiveContext& ctx) override { ctx.Unhandled(); }
-};
-
-}  // namespace
+namespace {}  // namespace
 
 std::mutex& StripeFor(const void* p) {
   static std::array<std::mutex, 128> stripes;
@@ -49,11 +36,11 @@ std::mutex& StripeFor(const void* p) {
 
 ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCell* parent,
                      ActorFactory factory, const SpawnOptions& options, int default_throughput)
-    : throughput_(options.throughput > 0 ? options.throughput : default_throughput),
-      custom_(MakeUserMailbox(options.mailbox)),
-      system_(system),
+    : system_(system),
       parent_(parent),
       id_(id),
+      throughput_(options.throughput > 0 ? options.throughput : default_throughput),
+      custom_(MakeUserMailbox(options.mailbox)),
       name_(std::move(name)),
       factory_(std::move(factory)),
       supervisor_(options.supervisor) {

@@ -11,13 +11,8 @@ struct Origin {
   int64_t ns;
 };
 
-int64_t SteadyNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
 const Origin& GetOrigin() {
-  static const Origin origin{CycleNow(), SteadyNs()};
+  static const Origin origin{CycleNow(), SteadyNowNs()};
   return origin;
 }
 
@@ -30,12 +25,12 @@ double NanosPerCycle() {
 #if defined(__x86_64__) || defined(__i386__)
   const Origin& o = GetOrigin();
   uint64_t c = CycleNow();
-  int64_t ns = SteadyNs();
+  int64_t ns = SteadyNowNs();
   if (c - o.cycles < 1000000) {
     // Too short a baseline: measure over ~1 ms once.
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     c = CycleNow();
-    ns = SteadyNs();
+    ns = SteadyNowNs();
   }
   return static_cast<double>(ns - o.ns) / static_cast<double>(c - o.cycles);
 #else

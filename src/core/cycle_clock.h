@@ -21,6 +21,12 @@ inline uint64_t CycleNow() {
 #endif
 }
 
+// steady_clock in nanoseconds since its epoch (~22 ns a read here).
+inline int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
 // Nanoseconds per CycleNow tick, measured against steady_clock since the
 // first call (the longer the process runs, the more exact).
 double NanosPerCycle();

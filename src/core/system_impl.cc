@@ -30,11 +30,6 @@ Status ErrorForDeadLetter(DeadLetterReason reason, std::string_view name) {
   return Status(StatusCode::kInternal, "unknown dead letter reason");
 }
 
-int64_t SteadyNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 SystemImpl::SystemImpl(ActorSystem* owner, SystemOptions options)
@@ -75,7 +70,7 @@ Status SystemImpl::Start() {
   if (!state_.compare_exchange_strong(expected, State::kRunning)) {
     return FailedPreconditionError("actor system " + options_.name + " was already started");
   }
-  started_at_ns_.store(SteadyNs(), std::memory_order_relaxed);
+  started_at_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
   if (!options_.deterministic) {
     nanos_per_tick_ = NanosPerCycle();
     touch_ticks_ = static_cast<int64_t>(1e8 / nanos_per_tick_);
@@ -246,7 +241,7 @@ SystemMetrics SystemImpl::Metrics() const {
   m.restarts = restarts_.load(std::memory_order_relaxed);
   m.dead_letters = dead_letters();
   int64_t start = started_at_ns_.load(std::memory_order_relaxed);
-  if (start != 0 && state() != State::kStopped) m.uptime = Duration(SteadyNs() - start);
+  if (start != 0 && state() != State::kStopped) m.uptime = Duration(SteadyNowNs() - start);
   return m;
 }
 
@@ -369,7 +364,7 @@ bool SystemImpl::PumpUntil(TimePoint deadline) {
 Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout) {
   if (target == nullptr) return NotFoundError("ask to an empty PID");
   if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
-  if (InActorTurn() || (OnWorkerThread() && !dispatcher_->deterministic())) {
+  if (InActorTurn()) {
     return FailedPreconditionError(
         "blocking Ask from inside an actor; use ctx.Request(...).Then(...)");
   }
@@ -401,8 +396,7 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
                                                   Duration timeout) {
   std::vector<Result<Message>> out;
   out.reserve(msgs.size());
-  if (target == nullptr || timeout <= Duration::zero() || InActorTurn() ||
-      (OnWorkerThread() && !dispatcher_->deterministic())) {
+  if (target == nullptr || timeout <= Duration::zero() || InActorTurn()) {
     Status err = target == nullptr ? NotFoundError("ask to an empty PID")
                  : timeout <= Duration::zero()
                      ? InvalidArgumentError("ask needs a positive timeout")
@@ -472,7 +466,7 @@ void SystemImpl::DeadLetter(Envelope* e, DeadLetterReason reason, ActorCell* rec
 void SystemImpl::LogDeadLetter(const std::string& recipient, DeadLetterReason reason,
                                std::string_view type_name) {
   // At most one line per second; the rest are counted into the next line.
-  int64_t now = SteadyNs();
+  int64_t now = SteadyNowNs();
   int64_t window = dead_letter_log_window_.load(std::memory_order_relaxed);
   if (now - window < 1000000000 || !dead_letter_log_window_.compare_exchange_strong(window, now)) {
     dead_letter_suppressed_.fetch_add(1, std::memory_order_relaxed);

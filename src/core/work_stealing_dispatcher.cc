@@ -9,16 +9,12 @@
 #include <vector>
 
 #include "actor_cell.h"
+#include "cycle_clock.h"
 #include "dispatcher.h"
 #include "futex.h"
 
 namespace akt::internal {
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 class WorkStealingDispatcher;
 
@@ -169,7 +165,7 @@ class WorkStealingDispatcher final : public Dispatcher {
         // Take the next slot only from a worker stuck in one long turn.
         uint64_t seq = v->turn_seq.load(std::memory_order_relaxed);
         if (seq & 1) {
-          int64_t now = NowNs();
+          int64_t now = SteadyNowNs();
           if (v->seen_seq.load(std::memory_order_relaxed) != seq) {
             v->seen_seq.store(seq, std::memory_order_relaxed);
             v->seen_at_ns.store(now, std::memory_order_relaxed);
