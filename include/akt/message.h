@@ -20,11 +20,17 @@
 #include <typeinfo>
 #include <utility>
 
+namespace google::protobuf {
+class Message;
+}  // namespace google::protobuf
+
 namespace akt {
 
 class Message;
 
 namespace internal {
+
+struct MessageAccess;
 
 // Per-type operations; one static instance per message type.
 struct TypeOps {
@@ -36,6 +42,20 @@ struct TypeOps {
   void (*copy)(void* dst, const void* src);
   void* (*get)(void* storage);
   std::string_view (*name)();
+  // The content as a protobuf message, or null when the type is not one
+  // (only protobuf messages can cross a process).
+  const google::protobuf::Message* (*proto)(const void* storage);
+  // Set only for a protobuf message that arrived from another process: the
+  // C++ type of the object it was parsed into (it is matched by As<T>).
+  const std::type_info* (*dynamic_type)(const void* storage);
+};
+
+// A generated protobuf message class (has the static descriptor and default
+// instance accessors protoc emits).
+template <typename T>
+concept GeneratedProto = requires {
+  T::descriptor();
+  T::default_instance();
 };
 
 // Demangled name of a std::type_info name, cached per type by the caller.
@@ -95,9 +115,16 @@ class Message {
   // Demangled C++ type name, e.g. "shop::Deposit"; "<empty>" when empty.
   std::string_view TypeName() const;
 
+  // True when the content is a T. A protobuf message received from another
+  // process is a T when it was parsed into the generated class T.
   template <typename T>
   bool Is() const {
-    return ops_ == TypeIdOf<T>();
+    if (ops_ == TypeIdOf<T>()) return true;
+    if constexpr (internal::GeneratedProto<T>) {
+      return ops_ != nullptr && ops_->dynamic_type != nullptr &&
+             *ops_->dynamic_type(storage_) == typeid(T);
+    }
+    return false;
   }
   // Pointer to the content if it is a T, else null.
   template <typename T>
@@ -108,6 +135,11 @@ class Message {
   const T* As() const {
     return Is<T>() ? static_cast<const T*>(ops_->get(const_cast<unsigned char*>(storage_)))
                    : nullptr;
+  }
+
+  // The content as a protobuf message, or null when it is not one.
+  const google::protobuf::Message* AsProto() const {
+    return ops_ != nullptr && ops_->proto != nullptr ? ops_->proto(storage_) : nullptr;
   }
 
   // A copy when the content is copyable; an empty message otherwise.
@@ -127,6 +159,7 @@ class Message {
                                   alignof(T) <= 8 && std::is_nothrow_move_constructible_v<T>;
   template <typename T>
   friend struct MessageOpsFor;
+  friend struct internal::MessageAccess;
 
   const internal::TypeOps* ops_ = nullptr;
   alignas(8) unsigned char storage_[kInlineSize];
@@ -171,8 +204,21 @@ struct MessageOpsFor {
     }
   }
   static std::string_view Name() { return internal::TypeNameOf<T>(); }
+  static const google::protobuf::Message* Proto(const void* s) {
+    if constexpr (std::is_base_of_v<google::protobuf::Message, T>) {
+      return static_cast<const T*>(Get(const_cast<void*>(s)));
+    } else {
+      return nullptr;
+    }
+  }
   static constexpr internal::TypeOps kOps{
-      &Destroy, &Relocate, std::is_copy_constructible_v<T> ? &Copy : nullptr, &Get, &Name};
+      &Destroy,
+      &Relocate,
+      std::is_copy_constructible_v<T> ? &Copy : nullptr,
+      &Get,
+      &Name,
+      std::is_base_of_v<google::protobuf::Message, T> ? &Proto : nullptr,
+      nullptr};
 };
 
 template <typename T>

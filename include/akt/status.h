@@ -60,6 +60,12 @@ enum class StatusCode : int {
   kResourceExhausted = 13,
   // A bug or an invariant violation inside akt. Please report it.
   kInternal = 14,
+  // A remote node cannot be reached (connect failed, connection lost, or a
+  // reconnect backoff is in force). Retry later.
+  kUnavailable = 15,
+  // A remote peer broke the protocol (malformed frame, unknown message type,
+  // failed handshake).
+  kProtocolError = 16,
 };
 
 // Short, stable name of a code ("TIMEOUT", "NOT_FOUND", ...).
@@ -99,6 +105,7 @@ Status InvalidArgumentError(std::string message);
 Status AlreadyExistsError(std::string message);
 Status FailedPreconditionError(std::string message);
 Status SystemStoppedError(std::string message);
+Status UnavailableError(std::string message);
 
 // A value or an error. `value()` on an error is a programming bug (asserts).
 template <typename T>

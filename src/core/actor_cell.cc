@@ -1,4 +1,5 @@
 #include "actor_cell.h"
+#include "turn_hooks.h"
 
 #include <algorithm>
 #include <array>
@@ -22,11 +23,19 @@ constexpr uint64_t kBackpressureLow = 8192;
 
 // The cell whose turn runs on this thread, if any.
 thread_local ActorCell* t_current = nullptr;
+
+int64_t DurationNs(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 }  // namespace
 
-bool InActorTurn() { return t_current != nullptr; }
+thread_local TurnEndFn t_turn_end = nullptr;
+thread_local std::vector<ActorCell*>* t_inline_runs = nullptr;
+thread_local const RemoteMeta* t_current_meta = nullptr;
+thread_local int64_t t_send_deadline_ns = 0;
+thread_local int t_defer_depth = 0;
 
-namespace {}  // namespace
+bool InActorTurn() { return t_current != nullptr; }
 
 std::mutex& StripeFor(const void* p) {
   static std::array<std::mutex, 128> stripes;
@@ -102,6 +111,28 @@ ActorCell::Extra& ActorCell::extra() {
   return *x;
 }
 
+ActorCell* ActorCell::NewProxy(SystemImpl* system, uint64_t id, std::string name,
+                               std::string address, std::shared_ptr<void> data) {
+  auto* c = new ActorCell(system, id, std::move(name), nullptr, ActorFactory(), SpawnOptions(), 1);
+  c->remote_ = true;
+  c->life_.store(Life::kRunning, std::memory_order_release);
+  Extra& x = c->extra();
+  std::call_once(x.address_once, [&] { x.address = std::move(address); });
+  x.remote_data = std::move(data);
+  return c;
+}
+
+void ActorCell::RetireProxy() {
+  life_.store(Life::kTerminated, std::memory_order_release);
+  self_ = PID();  // may drop the last reference: touch nothing after
+}
+
+const std::shared_ptr<void>& ActorCell::remote_data() {
+  static const std::shared_ptr<void> kNone;
+  if (!remote_) return kNone;
+  return extra().remote_data;
+}
+
 const std::string& ActorCell::address() {
   Extra& x = extra();
   std::call_once(x.address_once, [&] { x.address = system_->address_prefix() + name_; });
@@ -138,6 +169,7 @@ const Supervisor& ActorCell::supervisor() const {
 // Producers.
 
 Status ActorCell::PostUser(Envelope* e, bool force) {
+  if (remote_) return system_->RemotePost(this, e);
   if (life() == Life::kTerminated || !system_->accepting_messages()) {
     if (e->watch_notice) {
       FreeEnvelope(e);  // death-watch notice to a watcher that is gone
@@ -175,6 +207,11 @@ Status ActorCell::PostUser(Envelope* e, bool force) {
 }
 
 void ActorCell::PostSystem(Envelope* e) {
+  if (remote_) {
+    system_->RemoteControl(this, e->sys);
+    FreeEnvelope(e);
+    return;
+  }
   sys_pushed_.fetch_add(1, std::memory_order_seq_cst);
   MpscPush(sys_tail_, e);
   if (sched_.load(std::memory_order_seq_cst) == kParked) {
@@ -185,6 +222,10 @@ void ActorCell::PostSystem(Envelope* e) {
 }
 
 void ActorCell::PostSystem(SysKind kind) {
+  if (remote_) {
+    system_->RemoteControl(this, kind);
+    return;
+  }
   Envelope* e = NewEnvelope();
   e->sys = kind;
   PostSystem(e);
@@ -286,6 +327,7 @@ bool ActorCell::RunTurn() {
   }
   in_turn_ = false;
   t_current = outer;
+  if (outer == nullptr) RunTurnEnd();
   if (has_waiters_.load(std::memory_order_acquire) && backlog() < kBackpressureLow) {
     UnparkWaiters();
   }
@@ -489,6 +531,26 @@ void ActorCell::HandleSystem(Envelope* e) {
 }
 
 void ActorCell::Invoke(Envelope* e) {
+  if (e->meta != nullptr) {
+    if (e->meta->deadline_ns != 0 && SteadyNowNs() > e->meta->deadline_ns) {
+      FailReply(e, TimeoutError("the caller's deadline passed before " + name_ +
+                                " could handle the message"));
+      FreeEnvelope(e);
+      return;
+    }
+    struct MetaScope {
+      const RemoteMeta* saved;
+      ~MetaScope() { t_current_meta = saved; }
+    } scope{t_current_meta};
+    t_current_meta = e->meta;
+    system_->RemoteBeforeInvoke(e->meta);
+    InvokeLocal(e);
+    return;
+  }
+  InvokeLocal(e);
+}
+
+void ActorCell::InvokeLocal(Envelope* e) {
   if (e->msg.Is<PoisonPill>()) {
     FreeEnvelope(e);
     BeginStop();
@@ -593,6 +655,13 @@ Status ActorCell::ReplyTo(Envelope* request, Message&& reply, ActorCell* replier
       requester->Release();
       return Status();
     }
+    case ReplyKind::kRemote: {
+      RemoteRoute* route = request->route;
+      request->reply_kind = ReplyKind::kAnswered;
+      route->Reply(request->request_id, std::move(reply));
+      route->Release();
+      return Status();
+    }
     case ReplyKind::kNone:
     case ReplyKind::kAnswered:
       break;
@@ -616,6 +685,10 @@ void ActorCell::FailReply(Envelope* request, Status error) {
       request->requester->Release();
       break;
     }
+    case ReplyKind::kRemote:
+      request->route->Fail(request->request_id, error);
+      request->route->Release();
+      break;
     case ReplyKind::kNone:
     case ReplyKind::kAnswered:
       return;
@@ -679,6 +752,7 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
   if (to.cell() == nullptr) {
     system_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, "<empty PID>");
   } else {
+    SendDeadline d(to.cell()->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
     to.cell()->PostUser(e).IgnoreError();  // a failure comes back as an error reply
   }
   if (deadline < x.armed_deadline) ArmRequestTimer(deadline);

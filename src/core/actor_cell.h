@@ -60,6 +60,16 @@ class ActorCell {
   ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCell* parent,
             ActorFactory factory, const SpawnOptions& options, int default_throughput);
   ~ActorCell();
+  // A proxy: a cell that stands for the actor at `address` in another
+  // process. Messages posted to it go to the system's remote hooks; it never
+  // runs a turn. `data` is the remoting layer's own record for it.
+  static ActorCell* NewProxy(SystemImpl* system, uint64_t id, std::string name,
+                             std::string address, std::shared_ptr<void> data);
+  bool is_remote() const { return remote_; }
+  // Retires a proxy when remoting shuts down (breaks its self-reference).
+  void RetireProxy();
+  // The remoting layer's record of a proxy (null for a local actor).
+  const std::shared_ptr<void>& remote_data();
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
 
@@ -165,6 +175,7 @@ class ActorCell {
     uint64_t restart_epoch = 0;
     std::once_flag address_once;
     std::string address;
+    std::shared_ptr<void> remote_data;  // proxies only
     // Own turn only.
     std::vector<std::shared_ptr<const Behavior>> behaviors;  // top = back
     std::deque<Envelope*> stash;
@@ -188,6 +199,7 @@ class ActorCell {
   void ProcessSystemMessages();
   void HandleSystem(Envelope* e);
   void Invoke(Envelope* e);
+  void InvokeLocal(Envelope* e);
   void HandleFailure(std::exception_ptr error, Envelope* request, ActorCell* escalating_child);
   void ApplyDirective(Directive d, const std::exception_ptr& error, ActorCell* escalating_child);
   void Suspend(const std::string& reason);
@@ -210,6 +222,7 @@ class ActorCell {
   MpscTail sys_tail_;
   std::atomic<uint64_t> sys_pushed_{0};
   std::atomic<uint32_t> sched_{0};  // 0 idle, 1 scheduled/running, kParked
+  bool remote_ = false;             // a proxy for an actor in another process
   // Read-only after construction; they fill the producer line's spare room.
   SystemImpl* system_;
   ActorCell* parent_;  // one reference held; null for the root

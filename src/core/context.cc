@@ -90,6 +90,8 @@ Envelope* TakeRoute(Envelope* from) {
     e->slot = from->slot;
   } else if (e->reply_kind == internal::ReplyKind::kRequest) {
     e->requester = from->requester;
+  } else if (e->reply_kind == internal::ReplyKind::kRemote) {
+    e->route = from->route;
   }
   return e;
 }

@@ -143,9 +143,16 @@ void FreeEnvelope(Envelope* e) {
     case ReplyKind::kRequest:
       e->requester->Release();
       break;
+    case ReplyKind::kRemote:
+      e->route->Release();
+      break;
     case ReplyKind::kNone:
     case ReplyKind::kAnswered:
       break;
+  }
+  if (e->meta != nullptr) {
+    delete e->meta;
+    e->meta = nullptr;
   }
   e->reply_kind = ReplyKind::kNone;
   e->request_id = 0;

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "akt/message.h"
 #include "akt/status.h"
@@ -13,6 +16,25 @@ namespace akt::internal {
 
 class ActorCell;
 class ReplySlot;
+
+// Where the answer to a request that arrived from another process goes (the
+// remoting layer implements it: a reply frame on the request's connection).
+class RemoteRoute {
+ public:
+  virtual void AddRef() = 0;
+  virtual void Release() = 0;
+  virtual void Reply(uint64_t correlation, Message&& reply) = 0;
+  virtual void Fail(uint64_t correlation, const Status& error) = 0;
+
+ protected:
+  ~RemoteRoute() = default;
+};
+
+// What a message from another process carried besides its payload.
+struct RemoteMeta {
+  int64_t deadline_ns = 0;  // SteadyNowNs() clock; 0: none
+  std::vector<std::pair<std::string, std::string>> headers;
+};
 
 // System message kinds; kUser marks an ordinary message.
 enum class SysKind : uint8_t {
@@ -36,6 +58,7 @@ enum class ReplyKind : uint8_t {
   kSlot,      // a thread blocked in Ask: `slot` (one reference held)
   kRequest,   // an actor's Request: `requester` (one reference held) + request_id
   kAnswered,  // it had a requester and was answered (or the duty was taken)
+  kRemote,    // a request from another process: `route` (one reference) + request_id
 };
 
 struct Envelope : QueueNode {
@@ -43,6 +66,7 @@ struct Envelope : QueueNode {
   union {
     ReplySlot* slot;
     ActorCell* requester;
+    RemoteRoute* route;
   };
   uint64_t request_id = 0;
   ReplyKind reply_kind = ReplyKind::kNone;
@@ -51,10 +75,12 @@ struct Envelope : QueueNode {
   // A Terminated sent by the watch machinery: dropped on arrival when the
   // watcher has unwatched the dead actor since (Unwatch cancels it).
   bool watch_notice = false;
+  RemoteMeta* meta = nullptr;  // owned; set only for messages from another process
   Message msg;
 
   bool expects_reply() const {
-    return reply_kind == ReplyKind::kSlot || reply_kind == ReplyKind::kRequest;
+    return reply_kind == ReplyKind::kSlot || reply_kind == ReplyKind::kRequest ||
+           reply_kind == ReplyKind::kRemote;
   }
 };
 

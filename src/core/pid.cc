@@ -4,6 +4,7 @@
 
 #include "actor_cell.h"
 #include "system_impl.h"
+#include "turn_hooks.h"
 
 namespace akt {
 
@@ -67,6 +68,7 @@ Status PID::BatchTell(std::vector<Message> msgs) const {
   // Every message is offered (a refused one goes to dead letters, counted);
   // the first failure is returned.
   Status first;
+  internal::DeferWrites batch;  // a remote target gets the whole batch in one write
   for (Message& m : msgs) {
     Status s = Send(cell_, std::move(m), nullptr);
     if (!s.ok() && first.ok()) first = std::move(s);

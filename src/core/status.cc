@@ -34,6 +34,10 @@ std::string_view StatusCodeName(StatusCode code) {
       return "RESOURCE_EXHAUSTED";
     case StatusCode::kInternal:
       return "INTERNAL";
+    case StatusCode::kUnavailable:
+      return "UNAVAILABLE";
+    case StatusCode::kProtocolError:
+      return "PROTOCOL_ERROR";
   }
   return "UNKNOWN";
 }
@@ -61,6 +65,7 @@ Status AlreadyExistsError(std::string m) {
 Status FailedPreconditionError(std::string m) {
   return Status(StatusCode::kFailedPrecondition, std::move(m));
 }
+Status UnavailableError(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
 Status SystemStoppedError(std::string m) {
   return Status(StatusCode::kSystemStopped, std::move(m));
 }

@@ -1,5 +1,7 @@
 #include "system_impl.h"
 
+#include "turn_hooks.h"
+
 #include <functional>
 #include <thread>
 
@@ -7,6 +9,12 @@
 #include "names.h"
 
 namespace akt::internal {
+
+namespace {
+int64_t DurationNs(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+}  // namespace
 namespace {
 
 class RootActor final : public Actor {
@@ -114,6 +122,8 @@ Status SystemImpl::Stop() {
     stopped = stop_cv_.wait_until(lock, Clock::now() + options_.shutdown_timeout,
                                   [this] { return root_terminated_; });
   }
+  // Actors are gone: close the remoting layer (pending remote asks fail).
+  if (remote_hooks_) remote_hooks_->Shutdown();
   // Nobody will answer now: fail every Ask still waiting.
   slots_.FailAll(SystemStoppedError("actor system " + options_.name + " stopped"));
   state_.store(State::kStopped, std::memory_order_seq_cst);
@@ -131,6 +141,30 @@ Status SystemImpl::Stop() {
     return TimeoutError("actors did not stop within the shutdown timeout");
   }
   return hook_status_;
+}
+
+Status SystemImpl::SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks) {
+  std::lock_guard<std::mutex> lock(services_mu_);
+  if (remote_hooks_) return AlreadyExistsError("remoting is already enabled on this system");
+  if (state() != State::kRunning) {
+    return FailedPreconditionError("remoting needs a running actor system");
+  }
+  remote_hooks_ = std::move(hooks);
+  return Status();
+}
+
+Status SystemImpl::RemotePost(ActorCell* proxy, Envelope* e) {
+  if (!remote_hooks_ || state() == State::kStopped) {
+    Status s = SystemStoppedError("remoting of " + options_.name + " is stopped");
+    ActorCell::FailReply(e, s);
+    FreeEnvelope(e);
+    return s;
+  }
+  return remote_hooks_->Post(proxy, e);
+}
+
+void SystemImpl::RemoteControl(ActorCell* proxy, SysKind kind) {
+  if (remote_hooks_ && state() != State::kStopped) remote_hooks_->Control(proxy, kind);
 }
 
 Status SystemImpl::AddShutdownHook(std::string name, std::function<Status()> hook,
@@ -377,7 +411,10 @@ Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout
   e->reply_kind = ReplyKind::kSlot;
   e->slot = slot;  // the envelope's reference
   TimePoint deadline = Now() + timeout;
-  target->PostUser(e).IgnoreError();  // a refusal already failed the slot
+  {
+    SendDeadline d(target->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
+    target->PostUser(e).IgnoreError();  // a refusal already failed the slot
+  }
   Result<Message> r = Status(StatusCode::kInternal, "unset");
   if (dispatcher_->deterministic()) {
     std::pair<SystemImpl*, TimePoint> arg{this, deadline};
@@ -407,6 +444,9 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
   TimePoint deadline = Now() + timeout;
   std::vector<ReplySlot*> slots;
   slots.reserve(msgs.size());
+  {
+  DeferWrites batch;  // a remote target gets the whole batch in one write
+  SendDeadline d(target->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
   for (Message& m : msgs) {
     ReplySlot* slot = slots_.Acquire();
     Envelope* e = NewEnvelope();
@@ -415,6 +455,7 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
     e->slot = slot;
     slots.push_back(slot);
     target->PostUser(e).IgnoreError();
+  }
   }
   std::pair<SystemImpl*, TimePoint> arg{this, deadline};
   for (ReplySlot* slot : slots) {

@@ -23,6 +23,22 @@
 
 namespace akt::internal {
 
+// What the remoting layer plugs into a system (see src/remote).
+class RemoteHooks {
+ public:
+  virtual ~RemoteHooks() = default;
+  // A user message posted to a proxy cell; takes ownership of `e`. On
+  // refusal the requester (if any) has been failed with the same error.
+  virtual Status Post(ActorCell* proxy, Envelope* e) = 0;
+  // A lifecycle request (stop, restart, kill, reinstate) to a proxy cell.
+  virtual void Control(ActorCell* proxy, SysKind kind) = 0;
+  // Runs on the receiving thread before a message from another process is
+  // handled (the context propagator's extract step).
+  virtual void BeforeInvoke(const RemoteMeta* meta) = 0;
+  // The system is stopping: every actor has stopped; close everything.
+  virtual void Shutdown() = 0;
+};
+
 class SystemImpl {
  public:
   enum class State { kNew, kRunning, kStopping, kStopped };
@@ -100,6 +116,16 @@ class SystemImpl {
   void ReleaseRoot() { root_holder_ = PID(); }
   const std::string& address_prefix() const { return address_prefix_; }
 
+  // Remoting (null hooks: this system has none).
+  Status SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks);
+  RemoteHooks* remote_hooks() const { return remote_hooks_.get(); }
+  Status RemotePost(ActorCell* proxy, Envelope* e);
+  void RemoteControl(ActorCell* proxy, SysKind kind);
+  void RemoteBeforeInvoke(const RemoteMeta* meta) {
+    if (remote_hooks_) remote_hooks_->BeforeInvoke(meta);
+  }
+  uint64_t NextActorId() { return next_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
  private:
   struct Shard {
     mutable std::mutex mu;
@@ -150,6 +176,7 @@ class SystemImpl {
   std::atomic<uint64_t> next_id_{0};
   std::atomic<std::size_t> actors_{0};
   SlotPool slots_;
+  std::shared_ptr<RemoteHooks> remote_hooks_;  // set once, before it is used
   ActorCell* root_ = nullptr;
   PID root_holder_;  // dropped by ReleaseRoot (breaks the root <-> system cycle)
   std::mutex stop_mu_;

@@ -11,6 +11,7 @@
 #include "actor_cell.h"
 #include "cycle_clock.h"
 #include "dispatcher.h"
+#include "turn_hooks.h"
 #include "futex.h"
 
 namespace akt::internal {
@@ -86,6 +87,9 @@ class WorkStealingDispatcher final : public Dispatcher {
       ActorCell* prev = w->next.exchange(cell, std::memory_order_acq_rel);
       if (prev == nullptr) return;  // this worker runs it right after its turn
       PushLocal(w, prev);
+    } else if (t_inline_runs != nullptr) {
+      t_inline_runs->push_back(cell);  // a remoting I/O thread runs it itself
+      return;
     } else {
       {
         std::lock_guard<std::mutex> lock(global_mu_);

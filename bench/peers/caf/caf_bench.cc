@@ -1,5 +1,5 @@
-// caf_bench: the CAF 0.17 peer for akt's local benchmark workloads
-// (see BENCHMARKS.md). It does what `akt_bench <workload>` does, with CAF's
+// caf_bench: the CAF 0.17 peer for akt's local and remote benchmark
+// workloads (see BENCHMARKS.md). It does what `akt_bench <workload>` does, with CAF's
 // idioms, and prints one line per figure:
 //
 //   RESULT caf <workload> <metric> <value> <unit>
@@ -24,6 +24,25 @@
 //   timers        TIMER_ACTORS=100000,   timer_fires_per_sec, fire_accuracy,
 //                 TIMER_INTERVAL_MS=100, cpu_percent, peak_rss_mb
 //                 TIMER_SECONDS=5
+//   remote_pingpong  RPP_N=100000        roundtrips_per_sec, p50_rt_us,
+//                                        p99_rt_us
+//   remote_oneway    RTP_N=1000000       msgs_per_sec, peak_rss_mb_client,
+//                                        peak_rss_mb_server
+//   remote_ask       RASK_N=200000       asks_per_sec, p99_us
+//                    (64 requests in flight)
+//
+// The remote workloads need CAF's caf_io (the middleman); a caf_bench built
+// without it exits with 3 for them. Each runs two processes on loopback: this
+// program re-executes itself (/proc/self/exe, same CAF options) as
+// `caf_bench [options] remote_server`, before any actor system exists. The
+// server publishes one server actor on 127.0.0.1, port 0 (the kernel picks a
+// free port), and prints `PORT <n>` on its stdout, a pipe the client reads;
+// the client (this process) then gets a proxy with remote_actor() and drives
+// the workload. The server lives until its stdin (a pipe from the client)
+// closes; it dies with the client (PR_SET_PDEATHSIG) in any case. The client
+// has a deadline (REMOTE_TIMEOUT_S, default 240 s): past it, it kills the
+// server and exits with 1; at the end it closes the pipe and waits for the
+// server at most 10 s before killing it.
 //
 // We use our own main() instead of CAF_MAIN so that an unknown workload can
 // fail before the actor system starts; it does what CAF_MAIN does otherwise
@@ -70,8 +89,31 @@
 //   / window seconds; fire_accuracy = ticks processed / (actors * window *
 //   1000 / interval); cpu_percent = process CPU time (getrusage RUSAGE_SELF,
 //   user + system, all threads) over the window / window wall time * 100.
+// - remote_pingpong: a client actor sends (ping, i) to the remote server
+//   actor, which sends (pong, i) back to the sender; the next ping goes out
+//   from the pong handler (one message in flight), RPP_N round trips. Timed
+//   from the start message to the client until the main thread has "done";
+//   each round trip is timed on its own (steady_clock, pong to pong) for the
+//   p50 and p99.
+// - remote_oneway: a client actor sends RTP_N int64 messages to the remote
+//   server actor in chunks of kFaninChunk, continuing through its own mailbox
+//   as the fanin senders do, then one request (end); the server counts what
+//   it processed and answers the end request with its count and its own peak
+//   RSS (VmHWM). CAF keeps the order per sender, so the answer means all were
+//   processed. Timed from the start message until the main thread has the
+//   answer; the count is checked to be RTP_N. peak_rss_mb_client is this
+//   process's VmHWM at the end.
+// - remote_ask: a client actor keeps 64 request(server, ask, i).then(...) in
+//   flight (each answer issues the next request) until RASK_N answers are in;
+//   the server answers i + 1. Each ask is timed from request to its answer
+//   for the p99.
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,6 +132,19 @@
 #include <vector>
 
 #include "caf/all.hpp"
+
+// Whether caf_io (remoting) is there: the CMake build says so; a bare compile
+// guesses from the headers.
+#ifndef AKT_CAF_HAS_IO
+#if __has_include("caf/io/all.hpp")
+#define AKT_CAF_HAS_IO 1
+#else
+#define AKT_CAF_HAS_IO 0
+#endif
+#endif
+#if AKT_CAF_HAS_IO
+#include "caf/io/all.hpp"
+#endif
 
 namespace {
 
@@ -503,6 +558,345 @@ void RunTimers(actor_system& sys) {
   for (auto& a : actors) anon_send_exit(a, exit_reason::kill);
 }
 
+// -- remote workloads ----------------------------------------------------------
+
+bool IsRemoteWorkload(const std::string& w) {
+  return w == "remote_pingpong" || w == "remote_oneway" || w == "remote_ask" ||
+         w == "remote_server";
+}
+
+#if AKT_CAF_HAS_IO
+
+using stop_atom = atom_constant<atom("stop")>;
+
+constexpr int kAskInFlight = 64;
+
+int64_t ElapsedNs(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+}
+
+// The q-quantile (nearest rank) of the samples; reorders them.
+double Percentile(std::vector<int64_t>& ns, double q) {
+  if (ns.empty()) return 0;
+  size_t k = static_cast<size_t>(q * double(ns.size() - 1) + 0.5);
+  std::nth_element(ns.begin(), ns.begin() + static_cast<std::ptrdiff_t>(k), ns.end());
+  return double(ns[k]);
+}
+
+// The server side: one actor for all three workloads.
+struct RemoteServerState {
+  int64_t count = 0;
+};
+
+behavior RemoteServerActor(stateful_actor<RemoteServerState>* self) {
+  return {
+      [=](ping_atom, int64_t x) {
+        self->send(actor_cast<actor>(self->current_sender()), pong_atom::value, x);
+      },
+      [=](int64_t) { ++self->state.count; },
+      [=](end_atom) {
+        int64_t n = self->state.count;
+        self->state.count = 0;
+        return make_message(n, PeakRssBytes() / 1024);
+      },
+      [=](ask_atom, int64_t x) { return x + 1; },
+  };
+}
+
+// Runs in the child: publish, print the port, live until stdin closes.
+int RunRemoteServer(actor_system& sys) {
+  auto server = sys.spawn(RemoteServerActor);
+  auto port = sys.middleman().publish(server, 0, "127.0.0.1", true);
+  if (!port) {
+    std::cerr << "caf_bench: remote_server: publish failed: " << sys.render(port.error()) << "\n";
+    anon_send_exit(server, exit_reason::user_shutdown);
+    return 1;
+  }
+  std::printf("PORT %u\n", unsigned(*port));
+  std::fflush(stdout);
+  char buf[64];
+  for (;;) {  // until the client closes the pipe (or dies)
+    ssize_t r = read(0, buf, sizeof buf);
+    if (r > 0 || (r < 0 && errno == EINTR)) continue;
+    break;
+  }
+  anon_send_exit(server, exit_reason::user_shutdown);
+  return 0;
+}
+
+// remote_pingpong client
+struct RppState {
+  Clock::time_point last;
+};
+
+behavior RppClient(stateful_actor<RppState>* self, actor server, int64_t n,
+                   std::vector<int64_t>* rt_ns, actor report_to) {
+  return {
+      [=](start_atom) {
+        self->state.last = Clock::now();
+        self->send(server, ping_atom::value, int64_t{0});
+      },
+      [=](pong_atom, int64_t x) {
+        auto now = Clock::now();
+        rt_ns->push_back(ElapsedNs(self->state.last, now));
+        self->state.last = now;
+        if (x + 1 >= n) {
+          self->send(report_to, done_atom::value);
+          self->quit();
+        } else {
+          self->send(server, ping_atom::value, x + 1);
+        }
+      },
+  };
+}
+
+// remote_oneway client
+struct RtpState {
+  int64_t left = 0;
+};
+
+behavior RtpClient(stateful_actor<RtpState>* self, actor server, int64_t n, actor report_to) {
+  self->state.left = n;
+  return {
+      [=](go_atom) {
+        int64_t k = std::min(kFaninChunk, self->state.left);
+        for (int64_t i = 0; i < k; ++i) self->send(server, i);
+        self->state.left -= k;
+        if (self->state.left > 0) {
+          self->send(self, go_atom::value);
+          return;
+        }
+        self->request(server, infinite, end_atom::value).then([=](int64_t count, int64_t peak_kb) {
+          self->send(report_to, done_atom::value, count, peak_kb);
+          self->quit();
+        });
+      },
+  };
+}
+
+// remote_ask client
+struct RaskState {
+  actor server;
+  actor report_to;
+  int64_t n = 0;
+  int64_t sent = 0;
+  int64_t answered = 0;
+  std::vector<int64_t>* lat_ns = nullptr;
+};
+
+void RaskIssue(stateful_actor<RaskState>* self) {
+  int64_t i = self->state.sent++;
+  auto t = Clock::now();
+  self->request(self->state.server, infinite, ask_atom::value, i).then([=](int64_t reply) {
+    auto& st = self->state;
+    if (reply != i + 1) {
+      std::cerr << "caf_bench: remote_ask got a wrong reply\n";
+      std::abort();
+    }
+    st.lat_ns->push_back(ElapsedNs(t, Clock::now()));
+    if (st.sent < st.n) RaskIssue(self);
+    if (++st.answered == st.n) {
+      self->send(st.report_to, done_atom::value);
+      self->quit();
+    }
+  });
+}
+
+behavior RaskClient(stateful_actor<RaskState>* self, actor server, int64_t n,
+                    std::vector<int64_t>* lat_ns, actor report_to) {
+  self->state.server = std::move(server);
+  self->state.report_to = std::move(report_to);
+  self->state.n = n;
+  self->state.lat_ns = lat_ns;
+  return {
+      [=](start_atom) {
+        for (int k = 0; k < kAskInFlight && self->state.sent < self->state.n; ++k) {
+          RaskIssue(self);
+        }
+      },
+  };
+}
+
+// Runs in the parent, against the server published at `port`.
+int RunRemoteClient(actor_system& sys, const std::string& workload, uint16_t port) {
+  auto remote = sys.middleman().remote_actor("127.0.0.1", port);
+  if (!remote) {
+    std::cerr << "caf_bench: remote_actor(127.0.0.1, " << port
+              << ") failed: " << sys.render(remote.error()) << "\n";
+    return 1;
+  }
+  actor server = *remote;
+  scoped_actor self{sys};
+  // The server process dying (the connection lost) ends the wait with a
+  // failure instead of leaving it to the deadline.
+  self->monitor(server);
+  bool lost = false;
+  auto on_down = [&](const down_msg& dm) {
+    std::cerr << "caf_bench: " << workload << ": lost the server actor: " << sys.render(dm.reason)
+              << "\n";
+    lost = true;
+  };
+  const char* w = workload.c_str();
+  if (workload == "remote_pingpong") {
+    const int64_t n = EnvSize("RPP_N", 100000);
+    std::vector<int64_t> rt_ns;
+    rt_ns.reserve(static_cast<size_t>(n));
+    auto client = sys.spawn(RppClient, server, n, &rt_ns, actor{self});
+    auto t0 = Clock::now();
+    self->send(client, start_atom::value);
+    self->receive([](done_atom) {}, on_down);
+    auto t1 = Clock::now();
+    if (lost) return 1;
+    Report(w, "roundtrips_per_sec", double(n) / Seconds(t0, t1), "rt/s");
+    Report(w, "p50_rt_us", Percentile(rt_ns, 0.50) / 1e3, "us");
+    Report(w, "p99_rt_us", Percentile(rt_ns, 0.99) / 1e3, "us");
+  } else if (workload == "remote_oneway") {
+    const int64_t n = EnvSize("RTP_N", 1000000);
+    auto client = sys.spawn(RtpClient, server, n, actor{self});
+    int64_t count = 0, server_peak_kb = 0;
+    auto t0 = Clock::now();
+    self->send(client, go_atom::value);
+    self->receive(
+        [&](done_atom, int64_t c, int64_t kb) {
+          count = c;
+          server_peak_kb = kb;
+        },
+        on_down);
+    auto t1 = Clock::now();
+    if (lost) return 1;
+    if (count != n) {
+      std::cerr << "caf_bench: remote_oneway: the server processed " << count << " of " << n
+                << "\n";
+      return 1;
+    }
+    Report(w, "msgs_per_sec", double(n) / Seconds(t0, t1), "msg/s");
+    Report(w, "peak_rss_mb_client", double(PeakRssBytes()) / 1048576.0, "MB");
+    Report(w, "peak_rss_mb_server", double(server_peak_kb) / 1024.0, "MB");
+  } else {  // remote_ask
+    const int64_t n = EnvSize("RASK_N", 200000);
+    std::vector<int64_t> lat_ns;
+    lat_ns.reserve(static_cast<size_t>(n));
+    auto client = sys.spawn(RaskClient, server, n, &lat_ns, actor{self});
+    auto t0 = Clock::now();
+    self->send(client, start_atom::value);
+    self->receive([](done_atom) {}, on_down);
+    auto t1 = Clock::now();
+    if (lost) return 1;
+    Report(w, "asks_per_sec", double(n) / Seconds(t0, t1), "asks/s");
+    Report(w, "p99_us", Percentile(lat_ns, 0.99) / 1e3, "us");
+  }
+  return 0;
+}
+
+// The server process of a remote workload (see the top of the file).
+struct ServerChild {
+  pid_t pid = -1;
+  int to_child = -1;    // the child's stdin: closing it ends the child
+  int from_child = -1;  // the child's stdout: it prints PORT <n>
+};
+
+// Forks and execs `/proc/self/exe <options> remote_server`. Called while this
+// process still has one thread (no actor system yet).
+bool StartServerChild(int argc, char** argv, bool workload_positional, ServerChild& c) {
+  int to[2], from[2];
+  if (pipe2(to, O_CLOEXEC) != 0 || pipe2(from, O_CLOEXEC) != 0) {
+    std::perror("caf_bench: pipe2");
+    return false;
+  }
+  std::vector<std::string> args{argv[0]};
+  for (int i = 1; i < (workload_positional ? argc - 1 : argc); ++i) args.emplace_back(argv[i]);
+  args.emplace_back("remote_server");
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("caf_bench: fork");
+    return false;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    if (dup2(to[0], 0) < 0 || dup2(from[1], 1) < 0) _exit(1);
+    execv("/proc/self/exe", cargs.data());
+    _exit(127);
+  }
+  close(to[0]);
+  close(from[1]);
+  c.pid = pid;
+  c.to_child = to[1];
+  c.from_child = from[0];
+  return true;
+}
+
+// Reads `PORT <n>` from the child, waiting at most 30 s. 0 on failure.
+uint16_t ReadServerPort(const ServerChild& c) {
+  std::string line;
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (line.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      std::cerr << "caf_bench: the server process did not report its port in 30 s\n";
+      return 0;
+    }
+    pollfd p{c.from_child, POLLIN, 0};
+    int pr = poll(&p, 1, static_cast<int>(left.count()));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) continue;
+    char buf[64];
+    ssize_t r = read(c.from_child, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      std::cerr << "caf_bench: the server process exited before reporting its port\n";
+      return 0;
+    }
+    line.append(buf, static_cast<size_t>(r));
+  }
+  unsigned port = 0;
+  if (std::sscanf(line.c_str(), "PORT %u", &port) != 1 || port == 0 || port > 65535) {
+    std::cerr << "caf_bench: unexpected output from the server process: " << line;
+    return 0;
+  }
+  return static_cast<uint16_t>(port);
+}
+
+// Ends the child: closes its stdin, waits at most 10 s, then kills it.
+// Returns whether it exited on its own with status 0.
+bool StopServerChild(ServerChild& c) {
+  if (c.pid <= 0) return true;
+  if (c.to_child >= 0) close(c.to_child);
+  c.to_child = -1;
+  int status = 0;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    pid_t r = waitpid(c.pid, &status, WNOHANG);
+    if (r == c.pid) break;
+    if (r < 0 && errno != EINTR) {
+      c.pid = -1;
+      return false;
+    }
+    if (Clock::now() > deadline) {
+      std::cerr << "caf_bench: the server process did not exit in 10 s: killing it\n";
+      kill(c.pid, SIGKILL);
+      waitpid(c.pid, &status, 0);
+      c.pid = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  c.pid = -1;
+  if (c.from_child >= 0) close(c.from_child);
+  c.from_child = -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::cerr << "caf_bench: the server process ended with status " << status << "\n";
+    return false;
+  }
+  return true;
+}
+
+#endif  // AKT_CAF_HAS_IO
+
 const std::map<std::string, std::function<void(actor_system&)>>& Workloads() {
   static const std::map<std::string, std::function<void(actor_system&)>> w{
       {"pingpong", RunPingpong},  {"fanin", RunFanin},
@@ -516,7 +910,20 @@ const std::map<std::string, std::function<void(actor_system&)>>& Workloads() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A remote workload needs the middleman, which must be loaded before the
+  // options are parsed (it brings its own). Local workloads run without it (it
+  // would add its thread), so guess the workload first: the last argument,
+  // unless it is an option, else WORKLOAD.
+  std::string guess;
+  if (argc > 1 && argv[argc - 1][0] != '-') {
+    guess = argv[argc - 1];
+  } else if (const char* w = std::getenv("WORKLOAD")) {
+    guess = w;
+  }
   caf::actor_system_config cfg;
+#if AKT_CAF_HAS_IO
+  if (IsRemoteWorkload(guess)) cfg.load<caf::io::middleman>();
+#endif
   if (auto err = cfg.parse(argc, argv)) {
     std::cerr << "caf_bench: bad options: " << caf::actor_system_config::render(err) << "\n";
     return 2;
@@ -530,16 +937,67 @@ int main(int argc, char** argv) {
     std::cerr << "\n";
     return 2;
   }
-  if (!cfg.remainder.empty()) {
+  const bool positional = !cfg.remainder.empty();
+  if (positional) {
     workload = cfg.remainder.front();
   } else if (const char* w = std::getenv("WORKLOAD")) {
     workload = w;
+  }
+  if (IsRemoteWorkload(workload)) {
+#if AKT_CAF_HAS_IO
+    if (workload != guess) {
+      std::cerr << "caf_bench: put the workload last, after the options\n";
+      return 2;
+    }
+    if (workload == "remote_server") {
+      caf::actor_system sys{cfg};
+      return RunRemoteServer(sys);
+    }
+    ServerChild child;
+    if (!StartServerChild(argc, argv, positional, child)) return 1;
+    // The deadline: past it, kill the server process and give up.
+    const int64_t limit_s = EnvSize("REMOTE_TIMEOUT_S", 240);
+    std::thread([pid = child.pid, limit_s] {
+      std::this_thread::sleep_for(std::chrono::seconds(limit_s));
+      std::cerr << "caf_bench: time limit of " << limit_s
+                << " s reached (REMOTE_TIMEOUT_S): killing the server process\n";
+      kill(pid, SIGKILL);
+      _exit(1);
+    }).detach();
+    uint16_t port = ReadServerPort(child);
+    if (port == 0) {
+      kill(child.pid, SIGKILL);
+      StopServerChild(child);
+      return 1;
+    }
+    int rc = 0;
+    {
+      caf::actor_system sys{cfg};
+      std::cerr << "caf_bench: " << workload << " on " << sys.scheduler().num_workers()
+                << " scheduler threads, server process " << child.pid << " on 127.0.0.1:" << port
+                << "\n";
+      rc = RunRemoteClient(sys, workload, port);
+      if (rc != 0) {
+        // Actors may still wait for the lost server: do not wait for them in
+        // the actor system's destructor.
+        kill(child.pid, SIGKILL);
+        StopServerChild(child);
+        std::fflush(stdout);
+        _exit(rc);
+      }
+      if (!StopServerChild(child)) rc = 1;
+    }
+    return rc;
+#else
+    std::cerr << "caf_bench: built without caf_io: no remote workloads\n";
+    return 3;  // scripts/bench: "workload not implemented here"
+#endif
   }
   auto it = Workloads().find(workload);
   if (it == Workloads().end()) {
     std::cerr << "caf_bench: unknown workload '" << workload << "'; one of:";
     for (auto& [name, fn] : Workloads()) std::cerr << " " << name;
-    std::cerr << "\n";
+    std::cerr << " remote_pingpong remote_oneway remote_ask\n";
     return 3;  // scripts/bench: "workload not implemented here"
   }
   caf::actor_system sys{cfg};

@@ -1,0 +1,206 @@
+// akt/remote.h — actor systems in different processes talking over TCP.
+//
+// Enable remoting on a running system, then use remote PIDs exactly like local
+// ones: Tell, Ask, BatchTell, BatchAsk, Forward, Stop, Restart, Reinstate.
+// Messages that cross a process must be protobuf messages (any generated
+// class); they are dispatched on the far side by their full type name.
+//
+//   akt::RemoteOptions ro;
+//   ro.host = "127.0.0.1";
+//   ro.port = 9000;
+//   akt::Result<akt::Remoting*> remoting = akt::Remoting::Enable(system, ro);
+//   (*remoting)->RegisterKind("counter", akt::Context::MakeFactory<Counter>());
+//
+//   // another process:
+//   akt::Result<akt::PID> counter =
+//       remoting->SpawnRemote("127.0.0.1:9000", "counter-1", "counter");
+//   counter->Tell(shop::Increment{});                       // one-way, batched
+//   auto total = counter->Ask<shop::Total>(shop::Get{}, 1s); // request/reply
+//
+// A remote PID's address is "akt://<system>@<host>:<port>/<name>". A remote
+// receiver sees the sender (ctx.sender()) as a remote PID and can reply or
+// tell it back. The wire format is specified in docs/wire-protocol.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "akt/fwd.h"
+#include "akt/pid.h"
+#include "akt/spawn_options.h"
+#include "akt/status.h"
+
+namespace akt {
+
+class ActorSystem;
+
+// Compression codecs a connection may use (negotiated at connect).
+enum class Compression : uint8_t { kNone = 0, kZstd = 1, kBrotli = 2, kGzip = 3 };
+std::string_view CompressionName(Compression c);
+
+// String headers that travel with a remote message (tracing ids, tenant, ...).
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Decides which headers go out with every remote message and sees the ones
+// that come in. Inject runs on the sending thread; Extract runs on the
+// receiving actor's thread just before it handles the message.
+class ContextPropagator {
+ public:
+  virtual ~ContextPropagator() = default;
+  virtual void Inject(Headers& out) = 0;
+  virtual void Extract(const Headers& in) = 0;
+};
+
+// The default propagator: forwards the headers of the message being handled
+// on this thread (so a chain of remote calls keeps its tracing id) plus the
+// headers of any HeaderScope open on this thread.
+std::shared_ptr<ContextPropagator> DefaultPropagator();
+
+// Adds headers to every remote message this thread sends while it lives.
+class HeaderScope {
+ public:
+  explicit HeaderScope(Headers headers);
+  ~HeaderScope();
+  HeaderScope(const HeaderScope&) = delete;
+  HeaderScope& operator=(const HeaderScope&) = delete;
+
+ private:
+  std::size_t added_;
+};
+
+// The headers of the remote message being handled on this thread (empty when
+// it came from this process).
+const Headers& CurrentHeaders();
+// The caller's deadline for the remote request being handled on this thread.
+std::optional<TimePoint> CurrentDeadline();
+
+struct TlsOptions {
+  bool enabled = false;
+  std::string cert_file;  // PEM; this node's certificate chain
+  std::string key_file;   // PEM; its private key
+  std::string ca_file;    // PEM; the CAs that sign peers' certificates
+  // Mutual TLS: the server demands a client certificate signed by `ca_file`.
+  // Clients always verify the server's certificate against `ca_file`.
+  bool require_client_cert = false;
+};
+
+struct RemoteOptions {
+  std::string host = "127.0.0.1";  // address the server binds and advertises
+  uint16_t port = 0;               // 0: the kernel picks (see Remoting::port())
+  int accept_loops = 2;            // SO_REUSEPORT sockets, one thread each
+  int io_threads = 2;              // sharded I/O threads for connections
+  std::size_t max_frame_bytes = 16u << 20;  // larger frames are refused
+  int max_connections = 10000;              // inbound; more are refused
+  Duration idle_timeout = std::chrono::seconds(60);  // inbound, no traffic
+  Duration handshake_timeout = std::chrono::seconds(5);
+  Duration connect_timeout = std::chrono::seconds(3);
+  // The codec this node prefers, and the ones it accepts from peers. A client
+  // offers its preference first; the server takes the first offered codec it
+  // accepts. No common codec: the connection fails naming both lists.
+  Compression compression = Compression::kNone;
+  std::vector<Compression> accept_compression = {Compression::kNone, Compression::kZstd,
+                                                 Compression::kBrotli, Compression::kGzip};
+  TlsOptions tls;
+  // Idle outbound connections kept per endpoint.
+  int max_idle_per_endpoint = 4;
+  // Outbound connections open per endpoint (requests are spread over them).
+  int connections_per_endpoint = 1;
+  // After a failed connect, wait this long (doubling up to max) before the
+  // next attempt; calls in between fail fast with kUnavailable.
+  Duration reconnect_backoff = std::chrono::milliseconds(50);
+  Duration max_reconnect_backoff = std::chrono::seconds(2);
+  // Run actors made runnable by a remote message on the I/O thread that read
+  // it (saves a thread wake-up per message; turns stay bounded by throughput).
+  bool run_actors_on_io_threads = true;
+  std::shared_ptr<ContextPropagator> propagator;  // null: DefaultPropagator()
+};
+
+// Options of a remote spawn; they travel to the other node.
+struct RemoteSpawnOptions {
+  // Recorded with the actor for cluster relocation (see the cluster guide).
+  bool relocatable = true;
+  // Passivate after this much idle time; zero: long-lived.
+  Duration passivate_after = Duration::zero();
+  std::size_t stash_capacity = 0;
+  // Supervisor directive for any failure: "stop", "resume", "restart" or
+  // "escalate"; empty: the system default.
+  std::string supervisor_directive;
+  int supervisor_max_retries = 0;
+  // Serialised with Dependency::Serialize; the far side restores them with
+  // its RegisterDependencyType factories.
+  std::vector<std::shared_ptr<Dependency>> dependencies;
+};
+
+struct RemotingStats {
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t bytes_sent = 0;      // on the wire (after compression)
+  uint64_t bytes_received = 0;  // on the wire
+  uint64_t write_calls = 0;     // send syscalls (frames_sent / write_calls = batching)
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;
+  uint64_t connections_open = 0;  // inbound + outbound now
+  uint64_t protocol_errors = 0;   // connections closed for bad input
+  uint64_t error_replies = 0;     // error frames sent
+};
+
+class RemotingImpl;
+
+class Remoting {
+ public:
+  // Starts the server and attaches remoting to `system` (which owns it and
+  // shuts it down when it stops). One per system.
+  static Result<Remoting*> Enable(ActorSystem& system, RemoteOptions options);
+  // The remoting attached to `system`, or null.
+  static Remoting* Of(ActorSystem& system);
+
+  // "host:port" this node serves on (the real port when 0 was asked for).
+  const std::string& endpoint() const;
+  uint16_t port() const;
+
+  // Kinds that peers may spawn here by name.
+  Status RegisterKind(std::string kind, ActorFactory factory);
+
+  // A PID for the actor at `address` ("akt://sys@host:port/name"), without
+  // asking the other node whether it exists (messages to a missing actor
+  // come back as error frames / dead letters there). An address of this
+  // node gives the local PID.
+  Result<PID> ActorOf(std::string_view address);
+  // Asks the node at `endpoint` ("host:port") for the actor `name`.
+  Result<PID> Lookup(std::string_view endpoint, std::string_view name,
+                     Duration timeout = std::chrono::seconds(5));
+  // Spawns an actor of a registered `kind` on the node at `endpoint`.
+  Result<PID> SpawnRemote(std::string_view endpoint, std::string_view name, std::string_view kind,
+                          const RemoteSpawnOptions& options = {},
+                          Duration timeout = std::chrono::seconds(5));
+  // Stops / restarts (re-spawns in place) / reinstates a remote actor and
+  // waits for the other node to confirm.
+  Status StopRemote(const PID& pid, Duration timeout = std::chrono::seconds(5));
+  Status RestartRemote(const PID& pid, Duration timeout = std::chrono::seconds(5));
+  Status ReinstateRemote(const PID& pid, Duration timeout = std::chrono::seconds(5));
+
+  // The address other nodes use for a local actor of this system.
+  std::string AddressOf(const PID& pid) const;
+  // True when `pid` names an actor in another process.
+  static bool IsRemote(const PID& pid);
+
+  RemotingStats Stats() const;
+
+  ~Remoting();
+  Remoting(const Remoting&) = delete;
+  Remoting& operator=(const Remoting&) = delete;
+
+ private:
+  friend class RemotingImpl;
+  explicit Remoting(RemotingImpl* impl) : impl_(impl) {}
+  RemotingImpl* impl_;  // owned by the system's remote hooks
+};
+
+}  // namespace akt

@@ -1,0 +1,738 @@
+#include "connection.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <google/protobuf/message.h>
+
+#include "actor_cell.h"
+#include "cycle_clock.h"
+#include "remoting_impl.h"
+#include "reply_slot.h"
+#include "turn_hooks.h"
+
+namespace akt::remote {
+
+using internal::InActorTurn;
+using internal::SteadyNowNs;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr int kReadsPerEvent = 16;
+constexpr std::size_t kMaxBacklog = 64u << 20;  // queued output per connection
+
+// Connections this thread queued frames on during the current actor turn or
+// batch scope; written when it ends.
+thread_local std::vector<Connection*> t_dirty;
+
+void FlushDirty() {
+  std::vector<Connection*> v;
+  v.swap(t_dirty);
+  for (Connection* c : v) {
+    c->Flush();
+    c->Release();
+  }
+}
+
+bool WaitFd(int fd, short events, int64_t deadline_ns) {
+  for (;;) {
+    int64_t left_ms = (deadline_ns - SteadyNowNs()) / 1000000;
+    if (left_ms < 0) return false;
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left_ms) + 1);
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+}  // namespace
+
+Connection::Connection(RemotingImpl* owner, int fd, bool inbound, std::string peer)
+    : owner_(owner), fd_(fd), inbound_(inbound), peer_(std::move(peer)) {
+  created_ns_ = SteadyNowNs();
+  last_activity_ns_.store(created_ns_, std::memory_order_relaxed);
+  owner_->stats().connections_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  if (fd_ >= 0) ::close(fd_);
+  owner_->stats().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  owner_->Unref();
+}
+
+// ---------------------------------------------------------------------------
+// Raw I/O.
+
+long Connection::RawRead(uint8_t* p, std::size_t n) {
+  if (ssl_ == nullptr) {
+    for (;;) {
+      ssize_t r = ::recv(fd_, p, n, 0);
+      if (r < 0 && errno == EINTR) continue;
+      return static_cast<long>(r);
+    }
+  }
+  std::lock_guard<std::mutex> lock(ssl_mu_);
+  ERR_clear_error();
+  int r = SSL_read(ssl_, p, static_cast<int>(n));
+  if (r > 0) return r;
+  int err = SSL_get_error(ssl_, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (err == SSL_ERROR_ZERO_RETURN) return 0;
+  errno = ECONNRESET;
+  return -1;
+}
+
+long Connection::RawWrite(const uint8_t* p, std::size_t n) {
+  if (ssl_ == nullptr) {
+    for (;;) {
+      ssize_t r = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (r < 0 && errno == EINTR) continue;
+      return static_cast<long>(r);
+    }
+  }
+  std::lock_guard<std::mutex> lock(ssl_mu_);
+  ERR_clear_error();
+  int r = SSL_write(ssl_, p, static_cast<int>(n));
+  if (r > 0) return r;
+  int err = SSL_get_error(ssl_, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Sending.
+
+Status Connection::Enqueue(const wire::Frame& f, const google::protobuf::Message* proto,
+                           std::string_view raw_payload) {
+  std::size_t payload = proto != nullptr ? proto->ByteSizeLong() : raw_payload.size();
+  std::size_t total = wire::EncodedSize(f, payload);
+  std::size_t max_frame = owner_->options().max_frame_bytes;
+  if (total - wire::kLengthSize > max_frame || payload > UINT32_MAX) {
+    return InvalidArgumentError("a message of " + std::to_string(payload) +
+                                " bytes does not fit in the maximum frame of " +
+                                std::to_string(max_frame) + " bytes");
+  }
+  if (f.type.size() > 0xffff || f.target.size() > 0xffff || f.sender.size() > 0xffff ||
+      f.metadata.size() > 0xffff) {
+    return InvalidArgumentError("a frame field is longer than 65535 bytes");
+  }
+  std::lock_guard<std::mutex> lock(out_mu_);
+  if (closed()) return UnavailableError("connection to " + peer_ + " is closed");
+  if (out_.size() > kMaxBacklog) {
+    return Status(StatusCode::kResourceExhausted,
+                  "more than 64 MiB queued for " + peer_ + ": the peer does not keep up");
+  }
+  uint8_t* p = out_.Reserve(total);
+  wire::EncodeHead(f, payload, p);
+  uint8_t* body = p + (total - payload);
+  if (proto != nullptr) {
+    proto->SerializeWithCachedSizesToArray(body);
+  } else if (payload != 0) {
+    std::memcpy(body, raw_payload.data(), payload);
+  }
+  out_.Grow(total);
+  owner_->stats().frames_sent.fetch_add(1, std::memory_order_relaxed);
+  return Status();
+}
+
+void Connection::FlushSoon() {
+  if (InActorTurn() || internal::t_defer_depth > 0 || internal::t_inline_runs != nullptr ||
+      IoLoop::OnLoopThread()) {
+    for (Connection* c : t_dirty) {
+      if (c == this) return;
+    }
+    AddRef();
+    t_dirty.push_back(this);
+    internal::t_turn_end = &FlushDirty;
+    return;
+  }
+  Flush();
+}
+
+void Connection::Flush() {
+  std::unique_lock<std::mutex> lock(out_mu_);
+  if (writing_ || want_out_) return;  // the writer at work takes it along
+  writing_ = true;
+  WriteLoop(lock);
+}
+
+void Connection::OnWritable() {
+  std::unique_lock<std::mutex> lock(out_mu_);
+  if (!want_out_) return;
+  want_out_ = false;
+  if (loop_ != nullptr) loop_->WantWrite(this, false);
+  WriteLoop(lock);
+}
+
+void Connection::WriteLoop(std::unique_lock<std::mutex>& lock) {
+  for (;;) {
+    if (wire_off_ >= wire_.size()) {
+      wire_.clear();
+      wire_off_ = 0;
+      if (out_.empty() || closed()) {
+        writing_ = false;
+        if (closed()) out_.Clear();
+        return;
+      }
+      batch_.Swap(out_);
+      lock.unlock();
+      Status s;
+      if (enc_ != nullptr) {
+        s = enc_->Encode(batch_.data(), batch_.size(), wire_);
+      } else {
+        wire_.assign(reinterpret_cast<const char*>(batch_.data()), batch_.size());
+      }
+      batch_.Shrink();
+      if (!s.ok()) {
+        Close(s);
+        lock.lock();
+        writing_ = false;
+        return;
+      }
+    } else {
+      lock.unlock();
+    }
+    while (wire_off_ < wire_.size()) {
+      long n = RawWrite(reinterpret_cast<const uint8_t*>(wire_.data()) + wire_off_,
+                        wire_.size() - wire_off_);
+      owner_->stats().write_calls.fetch_add(1, std::memory_order_relaxed);
+      if (n > 0) {
+        wire_off_ += static_cast<std::size_t>(n);
+        owner_->stats().bytes_sent.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        continue;
+      }
+      if (n < 0 && errno == EAGAIN) {
+        lock.lock();
+        want_out_ = true;
+        if (loop_ != nullptr) loop_->WantWrite(this, true);
+        return;  // writing_ stays set: OnWritable resumes
+      }
+      Close(UnavailableError("write to " + peer_ + " failed: " + std::strerror(errno)));
+      lock.lock();
+      writing_ = false;
+      wire_.clear();
+      wire_off_ = 0;
+      return;
+    }
+    last_activity_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+    lock.lock();
+  }
+}
+
+void Connection::Reply(uint64_t correlation, Message&& reply) {
+  const google::protobuf::Message* pm = reply.AsProto();
+  if (pm == nullptr) {
+    Fail(correlation, InvalidArgumentError("the reply of type " + std::string(reply.TypeName()) +
+                                           " is not a protobuf message and cannot cross a process"));
+    return;
+  }
+  wire::Frame f;
+  f.kind = wire::Kind::kReply;
+  f.correlation = correlation;
+  f.type = pm->GetDescriptor()->full_name();
+  Status s = Enqueue(f, pm, {});
+  if (!s.ok()) {
+    if (!closed()) Fail(correlation, s);
+    return;
+  }
+  FlushSoon();
+}
+
+void Connection::Fail(uint64_t correlation, const Status& error) {
+  wire::Frame f;
+  f.kind = wire::Kind::kError;
+  f.correlation = correlation;
+  std::string body = wire::EncodeError(static_cast<uint32_t>(error.code()),
+                                       std::string_view(error.message()).substr(0, 4096));
+  if (Enqueue(f, nullptr, body).ok()) {
+    owner_->stats().error_replies.fetch_add(1, std::memory_order_relaxed);
+    FlushSoon();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Pending requests.
+
+void Connection::AddPending(uint64_t correlation, Pending p) {
+  std::lock_guard<std::mutex> lock(pend_mu_);
+  pending_.emplace(correlation, p);
+}
+
+bool Connection::TakePending(uint64_t correlation, Pending* out) {
+  std::lock_guard<std::mutex> lock(pend_mu_);
+  auto it = pending_.find(correlation);
+  if (it == pending_.end()) return false;
+  *out = it->second;
+  pending_.erase(it);
+  return true;
+}
+
+std::size_t Connection::pending_count() {
+  std::lock_guard<std::mutex> lock(pend_mu_);
+  return pending_.size();
+}
+
+void Connection::ExpirePending(int64_t now_ns) {
+  std::vector<Pending> expired;
+  {
+    std::lock_guard<std::mutex> lock(pend_mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline_ns != 0 && it->second.deadline_ns < now_ns) {
+        expired.push_back(it->second);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Pending& p : expired) {
+    owner_->Deliver(p, TimeoutError("no answer from " + peer_ + " before the deadline"));
+  }
+}
+
+void Connection::FailAllPending(const Status& why) {
+  std::unordered_map<uint64_t, Pending> all;
+  {
+    std::lock_guard<std::mutex> lock(pend_mu_);
+    all.swap(pending_);
+  }
+  for (auto& [id, p] : all) owner_->Deliver(p, why);
+}
+
+void Connection::Close(const Status& why) {
+  State prev = state_.exchange(State::kClosed, std::memory_order_acq_rel);
+  if (prev == State::kClosed) return;
+  ::shutdown(fd_, SHUT_RDWR);  // the loop sees the hang-up and lets go of it
+  FailAllPending(UnavailableError("connection to " + peer_ + " lost: " + why.ToString()));
+  owner_->OnConnectionClosed(this, why);
+}
+
+// ---------------------------------------------------------------------------
+// Receiving (loop thread).
+
+bool Connection::Ingest(const uint8_t* p, std::size_t n) {
+  if (dec_ == nullptr) {
+    in_.Append(p, n);
+    return true;
+  }
+  scratch_.clear();
+  Status s = dec_->Decode(p, n, scratch_, owner_->options().max_frame_bytes + (1u << 20));
+  if (!s.ok()) {
+    owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    Close(Status(StatusCode::kProtocolError, s.message()));
+    return false;
+  }
+  in_.Append(scratch_.data(), scratch_.size());
+  if (scratch_.capacity() > (1u << 20)) std::string().swap(scratch_);
+  return true;
+}
+
+bool Connection::ParseFrames() {
+  std::size_t off = 0;
+  std::size_t max_frame = owner_->options().max_frame_bytes;
+  bool ok = true;
+  while (off < in_.size()) {
+    wire::Frame f;
+    std::size_t used = 0;
+    std::string error;
+    wire::DecodeStatus st =
+        wire::DecodeFrame(in_.data() + off, in_.size() - off, max_frame, &f, &used, &error);
+    if (st == wire::DecodeStatus::kNeedMore) break;
+    if (st == wire::DecodeStatus::kError) {
+      owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      // Say why before hanging up, so the peer's log shows it.
+      wire::Frame e;
+      e.kind = wire::Kind::kError;
+      std::string body =
+          wire::EncodeError(static_cast<uint32_t>(StatusCode::kProtocolError), error);
+      if (Enqueue(e, nullptr, body).ok()) Flush();
+      Close(Status(StatusCode::kProtocolError, error));
+      ok = false;
+      break;
+    }
+    owner_->stats().frames_received.fetch_add(1, std::memory_order_relaxed);
+    owner_->HandleFrame(this, f);
+    off += used;
+    if (closed()) {
+      ok = false;
+      break;
+    }
+  }
+  in_.Consume(off);
+  if (in_.empty()) in_.Shrink();
+  return ok;
+}
+
+bool Connection::ServerHandshakeStep() {
+  wire::ClientHello hello;
+  std::size_t used = 0;
+  std::string error;
+  wire::DecodeStatus st = wire::DecodeClientHello(hs_.data(), hs_.size(), &hello, &used, &error);
+  if (st == wire::DecodeStatus::kNeedMore) {
+    if (hs_.size() > wire::kMaxHelloSize) {
+      error = "client hello is too long";
+    } else {
+      return true;
+    }
+  }
+  wire::ServerHello reply;
+  if (st == wire::DecodeStatus::kOk) {
+    Compression chosen;
+    if (hello.max_version < wire::kMinVersion || hello.min_version > wire::kMaxVersion) {
+      reply.status = wire::HelloStatus::kVersionMismatch;
+      reply.text = "version mismatch: the server speaks " + std::to_string(wire::kMinVersion) +
+                   ".." + std::to_string(wire::kMaxVersion) + ", the client offers " +
+                   std::to_string(hello.min_version) + ".." + std::to_string(hello.max_version);
+    } else if (!owner_->ChooseCodec(hello.codecs, &chosen, &reply.text)) {
+      reply.status = wire::HelloStatus::kNoCommonCodec;
+    } else {
+      reply.codec = static_cast<uint8_t>(chosen);
+      reply.text = owner_->system_name();
+      std::string bytes = wire::EncodeServerHello(reply);
+      if (RawWrite(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()) !=
+          static_cast<long>(bytes.size())) {
+        Close(UnavailableError("could not answer the hello of " + peer_));
+        return false;
+      }
+      enc_ = MakeEncoder(chosen);
+      dec_ = MakeDecoder(chosen);
+      state_.store(State::kOpen, std::memory_order_release);
+      std::size_t rest = hs_.size() - used;
+      bool ok = true;
+      if (rest != 0) ok = Ingest(hs_.data() + used, rest);
+      hs_.Free();
+      return ok && ParseFrames();
+    }
+  } else {
+    reply.status = wire::HelloStatus::kMalformed;
+    reply.text = error;
+  }
+  owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  std::string bytes = wire::EncodeServerHello(reply);
+  RawWrite(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  Close(Status(StatusCode::kProtocolError, "handshake refused: " + reply.text));
+  return false;
+}
+
+bool Connection::TlsAcceptStep() {
+  int r;
+  int err;
+  {
+    std::lock_guard<std::mutex> lock(ssl_mu_);
+    ERR_clear_error();
+    r = SSL_accept(ssl_);
+    err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+  }
+  if (r == 1) {
+    state_.store(State::kHandshake, std::memory_order_release);
+    return true;
+  }
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
+  char buf[256] = "TLS handshake failed";
+  if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, buf, sizeof buf);
+  owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  Close(Status(StatusCode::kProtocolError, std::string("TLS: ") + buf));
+  return false;
+}
+
+void Connection::OnReadable() {
+  if (closed()) return;
+  if (state_.load(std::memory_order_acquire) == State::kTlsHandshake) {
+    if (!TlsAcceptStep()) return;
+    if (state_.load(std::memory_order_acquire) == State::kTlsHandshake) return;
+  }
+  uint8_t tmp[kReadChunk];
+  for (int i = 0; i < kReadsPerEvent; ++i) {
+    bool handshake = state_.load(std::memory_order_acquire) == State::kHandshake;
+    bool direct = !handshake && dec_ == nullptr;
+    uint8_t* dst = direct ? in_.Reserve(kReadChunk) : tmp;
+    long n = RawRead(dst, kReadChunk);
+    if (n > 0) {
+      last_activity_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+      owner_->stats().bytes_received.fetch_add(static_cast<uint64_t>(n),
+                                               std::memory_order_relaxed);
+      if (handshake) {
+        hs_.Append(tmp, static_cast<std::size_t>(n));
+        if (!ServerHandshakeStep()) return;
+      } else {
+        if (direct) {
+          in_.Grow(static_cast<std::size_t>(n));
+        } else if (!Ingest(tmp, static_cast<std::size_t>(n))) {
+          return;
+        }
+        if (!ParseFrames()) return;
+      }
+      if (static_cast<std::size_t>(n) < kReadChunk && ssl_ == nullptr) return;  // drained
+      continue;
+    }
+    if (n == 0) {
+      Close(UnavailableError(peer_ + " closed the connection"));
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    Close(UnavailableError("read from " + peer_ + " failed: " + std::strerror(errno)));
+    return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Client handshake (blocking, on the dialling thread).
+
+Status Connection::ClientHandshake(const RemoteOptions& options, const std::string& system_name,
+                                   int64_t deadline_ns) {
+  if (ssl_ != nullptr) {
+    for (;;) {
+      ERR_clear_error();
+      int r = SSL_connect(ssl_);
+      if (r == 1) break;
+      int err = SSL_get_error(ssl_, r);
+      short ev = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      if (ev == 0) {
+        char buf[256] = "TLS handshake failed";
+        if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, buf, sizeof buf);
+        return UnavailableError("TLS handshake with " + peer_ + " failed: " + buf);
+      }
+      if (!WaitFd(fd_, ev, deadline_ns)) {
+        return UnavailableError("TLS handshake with " + peer_ + " timed out");
+      }
+    }
+  }
+  wire::ClientHello hello;
+  hello.codecs.push_back(static_cast<uint8_t>(options.compression));
+  for (Compression c : options.accept_compression) {
+    if (c != options.compression && hello.codecs.size() < 8) {
+      hello.codecs.push_back(static_cast<uint8_t>(c));
+    }
+  }
+  hello.system = system_name;
+  std::string bytes = wire::EncodeClientHello(hello);
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    long n = RawWrite(reinterpret_cast<const uint8_t*>(bytes.data()) + off, bytes.size() - off);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EAGAIN) {
+      if (!WaitFd(fd_, POLLOUT, deadline_ns)) return UnavailableError("hello to " + peer_ + " timed out");
+    } else {
+      return UnavailableError("hello to " + peer_ + " failed: " + std::strerror(errno));
+    }
+  }
+  Buffer got;
+  for (;;) {
+    wire::ServerHello reply;
+    std::size_t used = 0;
+    std::string error;
+    wire::DecodeStatus st = wire::DecodeServerHello(got.data(), got.size(), &reply, &used, &error);
+    if (got.size() > 0 && st == wire::DecodeStatus::kError) {
+      return Status(StatusCode::kProtocolError, peer_ + ": " + error);
+    }
+    if (got.size() > 0 && st == wire::DecodeStatus::kOk) {
+      if (reply.status != wire::HelloStatus::kAccepted) {
+        return Status(StatusCode::kProtocolError,
+                      "handshake with " + peer_ + " refused: " + reply.text);
+      }
+      if (reply.version != wire::kVersion || !ValidCodec(reply.codec)) {
+        return Status(StatusCode::kProtocolError,
+                      "handshake with " + peer_ + ": the server chose an unsupported version or codec");
+      }
+      bool offered = false;
+      for (uint8_t c : hello.codecs) offered |= c == reply.codec;
+      if (!offered) {
+        return Status(StatusCode::kProtocolError,
+                      "handshake with " + peer_ + ": the server chose a codec that was not offered");
+      }
+      enc_ = MakeEncoder(static_cast<Compression>(reply.codec));
+      dec_ = MakeDecoder(static_cast<Compression>(reply.codec));
+      state_.store(State::kOpen, std::memory_order_release);
+      if (got.size() > used && !Ingest(got.data() + used, got.size() - used)) {
+        return Status(StatusCode::kProtocolError, "corrupt data after the hello of " + peer_);
+      }
+      return Status();
+    }
+    uint8_t tmp[512];
+    long n = RawRead(tmp, sizeof tmp);
+    if (n > 0) {
+      got.Append(tmp, static_cast<std::size_t>(n));
+      if (got.size() > wire::kMaxHelloSize) {
+        return Status(StatusCode::kProtocolError, peer_ + ": server hello too long");
+      }
+    } else if (n < 0 && errno == EAGAIN) {
+      if (!WaitFd(fd_, POLLIN, deadline_ns)) return UnavailableError("hello from " + peer_ + " timed out");
+    } else {
+      return UnavailableError(peer_ + " closed the connection during the handshake");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// I/O loop.
+
+namespace {
+thread_local IoLoop* t_loop = nullptr;
+}
+
+bool IoLoop::OnLoopThread() { return t_loop != nullptr; }
+
+IoLoop::IoLoop(RemotingImpl* owner, int index) : owner_(owner), index_(index) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  evfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+}
+
+IoLoop::~IoLoop() {
+  Stop();
+  ::close(epfd_);
+  ::close(evfd_);
+}
+
+void IoLoop::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void IoLoop::Stop() {
+  if (stop_.exchange(true)) return;
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(evfd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+void IoLoop::Add(Connection* c) {
+  c->set_loop(this);
+  {
+    std::lock_guard<std::mutex> lock(add_mu_);
+    adds_.push_back(c);
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(evfd_, &one, sizeof one);
+}
+
+void IoLoop::WantWrite(Connection* c, bool on) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+  ev.data.ptr = c;
+  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c->fd(), &ev);
+}
+
+void IoLoop::Reap(Connection* c) {
+  if (conns_.erase(c) == 0) return;
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd(), nullptr);
+  count_.fetch_sub(1, std::memory_order_relaxed);
+  c->Release();
+}
+
+void IoLoop::Sweep(int64_t now_ns) {
+  const RemoteOptions& o = owner_->options();
+  int64_t idle = std::chrono::duration_cast<std::chrono::nanoseconds>(o.idle_timeout).count();
+  int64_t hs = std::chrono::duration_cast<std::chrono::nanoseconds>(o.handshake_timeout).count();
+  std::vector<Connection*> dead;
+  for (Connection* c : conns_) {
+    c->ExpirePending(now_ns);
+    if (c->closed()) {
+      dead.push_back(c);
+    } else if (!c->open() && now_ns - c->created_ns() > hs) {
+      c->Close(Status(StatusCode::kTimeout, "the handshake did not finish in time"));
+      dead.push_back(c);
+    } else if (now_ns - c->last_activity_ns() > idle && c->pending_count() == 0) {
+      c->Close(Status(StatusCode::kTimeout, "idle for longer than the idle timeout"));
+      dead.push_back(c);
+    }
+  }
+  for (Connection* c : dead) Reap(c);
+}
+
+void IoLoop::Run() {
+  t_loop = this;
+  epoll_event evs[64];
+  std::vector<internal::ActorCell*> runs;
+  int64_t next_sweep = SteadyNowNs() + 100000000;
+  bool inline_runs = owner_->options().run_actors_on_io_threads;
+  while (!stop_.load(std::memory_order_acquire)) {
+    int n = ::epoll_wait(epfd_, evs, 64, 100);
+    std::vector<Connection*> closed;
+    if (inline_runs) internal::t_inline_runs = &runs;
+    for (int i = 0; i < n; ++i) {
+      auto* c = static_cast<Connection*>(evs[i].data.ptr);
+      if (c == nullptr) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(evfd_, &v, sizeof v);
+        std::vector<Connection*> adds;
+        {
+          std::lock_guard<std::mutex> lock(add_mu_);
+          adds.swap(adds_);
+        }
+        for (Connection* a : adds) {
+          conns_.insert(a);
+          count_.fetch_add(1, std::memory_order_relaxed);
+          epoll_event ev{};
+          ev.events = EPOLLIN | EPOLLRDHUP;
+          ev.data.ptr = a;
+          ::epoll_ctl(epfd_, EPOLL_CTL_ADD, a->fd(), &ev);
+          // Bytes may have arrived before registration (level-triggered
+          // epoll reports them anyway); a closed one is reaped below.
+          if (a->closed()) closed.push_back(a);
+        }
+        continue;
+      }
+      if (evs[i].events & EPOLLOUT) c->OnWritable();
+      if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) c->OnReadable();
+      if (c->closed()) closed.push_back(c);
+    }
+    internal::t_inline_runs = nullptr;
+    // Actors a read made runnable run here, right away: no worker wake-up.
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      internal::ActorCell* cell = runs[i];
+      if (cell->RunTurn()) {
+        cell->system()->dispatcher().Submit(cell);
+      } else {
+        cell->Release();
+      }
+    }
+    runs.clear();
+    internal::RunTurnEnd();
+    for (Connection* c : closed) Reap(c);
+    int64_t now = SteadyNowNs();
+    if (now >= next_sweep) {
+      Sweep(now);
+      next_sweep = now + 100000000;
+    }
+  }
+  // Stopping: close what is left.
+  {
+    std::lock_guard<std::mutex> lock(add_mu_);
+    for (Connection* a : adds_) conns_.insert(a), count_.fetch_add(1);
+    adds_.clear();
+  }
+  std::vector<Connection*> all(conns_.begin(), conns_.end());
+  for (Connection* c : all) {
+    c->Close(SystemStoppedError("remoting is shutting down"));
+    Reap(c);
+  }
+  internal::RunTurnEnd();
+  t_loop = nullptr;
+}
+
+}  // namespace akt::remote

@@ -1,0 +1,193 @@
+// One TCP connection between two akt nodes, and the I/O loops that serve
+// connections. Internal to the remoting layer.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "akt/pid.h"
+#include "akt/remote.h"
+#include "codec.h"
+#include "envelope.h"
+#include "frame_pool.h"
+#include "wire.h"
+
+typedef struct ssl_st SSL;
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace akt {
+class RemotingImpl;
+}
+
+namespace akt::remote {
+
+class IoLoop;
+
+// Who waits for the answer to a request sent on a connection.
+struct Pending {
+  enum class Kind : uint8_t { kSlot, kRequest, kRoute };
+  Kind kind = Kind::kSlot;
+  internal::ReplySlot* slot = nullptr;        // kSlot: one reference
+  internal::ActorCell* requester = nullptr;   // kRequest: one reference
+  internal::RemoteRoute* route = nullptr;     // kRoute: one reference
+  uint64_t id = 0;                            // request id / correlation
+  int64_t deadline_ns = 0;                    // dropped after this (0: never)
+  internal::ActorCell* replier = nullptr;     // the proxy the reply comes from (ref)
+};
+
+class Connection final : public internal::RemoteRoute {
+ public:
+  enum class State : uint8_t { kHandshake, kTlsHandshake, kOpen, kClosed };
+
+  Connection(RemotingImpl* owner, int fd, bool inbound, std::string peer);
+  ~Connection();
+
+  void AddRef() override { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Release() override {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  // RemoteRoute: answers to a request that arrived on this connection.
+  void Reply(uint64_t correlation, Message&& reply) override;
+  void Fail(uint64_t correlation, const Status& error) override;
+
+  bool open() const { return state_.load(std::memory_order_acquire) == State::kOpen; }
+  bool closed() const { return state_.load(std::memory_order_acquire) == State::kClosed; }
+  bool inbound() const { return inbound_; }
+  int fd() const { return fd_; }
+  const std::string& peer() const { return peer_; }
+  uint64_t NextCorrelation() { return next_corr_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+  // ---- sending (any thread) ----
+  // Appends one frame; `proto` (may be null) is serialised as the payload,
+  // else `raw_payload`. Fails when the connection is closed or its output
+  // backlog is over the limit. Does not write: see Flush / ScheduleFlush.
+  Status Enqueue(const wire::Frame& f, const google::protobuf::Message* proto,
+                 std::string_view raw_payload);
+  // Writes what is queued now (or leaves it to the writer already at work).
+  void Flush();
+  // Flush now, or at the end of the current actor turn / batch scope.
+  void FlushSoon();
+  void AddPending(uint64_t correlation, Pending p);
+  bool TakePending(uint64_t correlation, Pending* out);
+  // Fails pending requests whose deadline passed (their callers gave up).
+  void ExpirePending(int64_t now_ns);
+  std::size_t pending_count();
+
+  // Closes the connection (any thread): pending requests fail with `why`.
+  void Close(const Status& why);
+
+  // ---- I/O loop thread ----
+  void OnReadable();
+  void OnWritable();
+  int64_t last_activity_ns() const { return last_activity_ns_.load(std::memory_order_relaxed); }
+  int64_t created_ns() const { return created_ns_; }
+  void set_loop(IoLoop* loop) { loop_ = loop; }
+  IoLoop* loop() const { return loop_; }
+
+  // ---- client side: blocking handshake before the loop takes over ----
+  Status ClientHandshake(const RemoteOptions& options, const std::string& system_name,
+                         int64_t deadline_ns);
+  // TLS (both sides); null ssl_ when TLS is off.
+  void set_ssl(SSL* ssl) { ssl_ = ssl; }
+  SSL* ssl() const { return ssl_; }
+  void set_state(State s) { state_.store(s, std::memory_order_release); }
+
+ private:
+  friend class akt::RemotingImpl;
+  // Socket or TLS I/O; returns bytes, 0 on orderly close, -1 with errno
+  // EAGAIN when it would block, -1 with another errno on error.
+  long RawRead(uint8_t* p, std::size_t n);
+  long RawWrite(const uint8_t* p, std::size_t n);
+  bool ServerHandshakeStep();  // false: connection closed
+  bool TlsAcceptStep();        // false: connection closed
+  bool ParseFrames();          // false: connection closed
+  bool Ingest(const uint8_t* p, std::size_t n);  // wire bytes -> plain frames
+  // Writer loop; called with out_mu_ held and writing_ set.
+  void WriteLoop(std::unique_lock<std::mutex>& lock);
+  void FailAllPending(const Status& why);
+
+  RemotingImpl* owner_;
+  IoLoop* loop_ = nullptr;
+  int fd_;
+  bool inbound_;
+  std::string peer_;
+  SSL* ssl_ = nullptr;
+  std::mutex ssl_mu_;  // OpenSSL objects take one call at a time
+  std::atomic<uint32_t> refs_{1};
+  std::atomic<State> state_{State::kHandshake};
+  std::atomic<uint64_t> next_corr_{0};
+  int64_t created_ns_;
+  std::atomic<int64_t> last_activity_ns_;
+
+  // Codec wrappers, set by the handshake.
+  std::unique_ptr<Encoder> enc_;
+  std::unique_ptr<Decoder> dec_;
+
+  // Read side (loop thread only).
+  Buffer in_;            // plain frame bytes not parsed yet
+  Buffer hs_;            // handshake bytes (server side)
+  std::string scratch_;  // decompressed bytes
+
+ public:
+  // Per-connection caches (loop thread only).
+  std::unordered_map<std::string, PID> targets_;
+  std::unordered_map<std::string, PID> senders_;
+  std::unordered_map<std::string, const google::protobuf::Message*> types_;
+
+ private:
+  // Write side.
+  std::mutex out_mu_;
+  Buffer out_;            // plain frames queued (out_mu_)
+  Buffer batch_;          // the frames being written (writer only)
+  std::string wire_;      // encoded bytes being written (writer only)
+  std::size_t wire_off_ = 0;
+  bool writing_ = false;  // a writer owns batch_/wire_ (out_mu_)
+  bool want_out_ = false; // waiting for EPOLLOUT (out_mu_)
+
+  std::mutex pend_mu_;
+  std::unordered_map<uint64_t, Pending> pending_;
+};
+
+// A thread with an epoll set: reads every connection it owns, writes what
+// could not be written at once, sweeps idle connections and stale requests.
+class IoLoop {
+ public:
+  IoLoop(RemotingImpl* owner, int index);
+  ~IoLoop();
+  void Start();
+  void Stop();
+  // Takes one reference on `c`; the loop owns the connection from now on.
+  void Add(Connection* c);
+  void WantWrite(Connection* c, bool on);
+  std::size_t connection_count() const { return count_.load(std::memory_order_relaxed); }
+  // True on any remoting I/O loop thread.
+  static bool OnLoopThread();
+
+ private:
+  void Run();
+  void Sweep(int64_t now_ns);
+  void Reap(Connection* c);
+
+  RemotingImpl* owner_;
+  int index_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex add_mu_;
+  std::vector<Connection*> adds_;
+  std::unordered_set<Connection*> conns_;  // loop thread only
+  std::atomic<std::size_t> count_{0};
+};
+
+}  // namespace akt::remote

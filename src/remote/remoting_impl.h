@@ -1,0 +1,126 @@
+// The remoting layer of one actor system (internal).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "akt/remote.h"
+#include "akt/system.h"
+#include "connection.h"
+#include "system_impl.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace akt {
+
+struct RemoteStatsAtomics {
+  std::atomic<uint64_t> frames_sent{0}, frames_received{0}, bytes_sent{0}, bytes_received{0},
+      write_calls{0}, connections_accepted{0}, connections_refused{0}, connections_open{0},
+      protocol_errors{0}, error_replies{0};
+};
+
+// What a proxy cell stands for.
+struct ProxyData {
+  std::string endpoint;  // host:port
+  std::string name;      // actor name on that node
+};
+
+class RemotingImpl final : public internal::RemoteHooks {
+ public:
+  RemotingImpl(ActorSystem& system, RemoteOptions options);
+  ~RemotingImpl() override;
+
+  Status Start();
+  Remoting* facade() { return &facade_; }
+
+  // RemoteHooks.
+  Status Post(internal::ActorCell* proxy, internal::Envelope* e) override;
+  void Control(internal::ActorCell* proxy, internal::SysKind kind) override;
+  void BeforeInvoke(const internal::RemoteMeta* meta) override;
+  void Shutdown() override;
+
+  // For connections.
+  const RemoteOptions& options() const { return options_; }
+  const std::string& system_name() const { return system_name_; }
+  RemoteStatsAtomics& stats() { return stats_; }
+  bool ChooseCodec(const std::vector<uint8_t>& offered, Compression* chosen, std::string* why);
+  void HandleFrame(remote::Connection* c, const remote::wire::Frame& f);
+  void Deliver(remote::Pending& p, Result<Message> answer);
+  void OnConnectionClosed(remote::Connection* c, const Status& why);
+  // Connections keep the impl alive (they may outlive Shutdown briefly).
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+
+  // Facade operations.
+  const std::string& endpoint() const { return endpoint_; }
+  uint16_t port() const { return port_; }
+  Status RegisterKind(std::string kind, ActorFactory factory);
+  Result<PID> ActorOf(std::string_view address);
+  Result<PID> Lookup(std::string_view endpoint, std::string_view name, Duration timeout);
+  Result<PID> SpawnRemote(std::string_view endpoint, std::string_view name, std::string_view kind,
+                          const RemoteSpawnOptions& options, Duration timeout);
+  Status Lifecycle(const PID& pid, int op, Duration timeout);
+  std::string AddressOf(const PID& pid) const;
+  RemotingStats Stats() const;
+
+ private:
+  struct Endpoint {
+    std::mutex mu;
+    std::vector<remote::Connection*> conns;  // one reference each; LIFO
+    int64_t next_attempt_ns = 0;
+    Duration backoff{};
+    Status last_error;
+    std::size_t rr = 0;
+  };
+  Result<remote::Connection*> Connect(const std::string& endpoint);
+  Result<remote::Connection*> Dial(const std::string& endpoint);
+  void AcceptLoop(int listen_fd);
+  void Accepted(int fd, const std::string& peer);
+  PID ProxyFor(const std::string& endpoint, std::string_view name, std::string address);
+  PID ResolveTarget(remote::Connection* c, std::string_view name);
+  PID ResolveSender(remote::Connection* c, std::string_view address);
+  Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
+                      Message* out);
+  void HandleControl(remote::Connection* c, const remote::wire::Frame& f);
+  Result<Message> ControlCall(const std::string& endpoint, const google::protobuf::Message& req,
+                              Duration timeout);
+  const std::string& SenderAddress(internal::ActorCell* cell);
+
+  ActorSystem& system_;
+  internal::SystemImpl* sys_;
+  RemoteOptions options_;
+  std::string system_name_;
+  std::string endpoint_;
+  std::string prefix_;  // akt://system@host:port/
+  uint16_t port_ = 0;
+  Remoting facade_;
+  std::atomic<uint32_t> refs_{1};
+  std::atomic<bool> shut_{false};
+  RemoteStatsAtomics stats_;
+  std::shared_ptr<ContextPropagator> propagator_;
+
+  std::vector<std::unique_ptr<remote::IoLoop>> loops_;
+  std::atomic<std::size_t> next_loop_{0};
+  std::vector<int> listen_fds_;
+  std::vector<std::thread> acceptors_;
+  int wake_pipe_[2] = {-1, -1};
+  SSL_CTX* server_tls_ = nullptr;
+  SSL_CTX* client_tls_ = nullptr;
+
+  std::mutex kinds_mu_;
+  std::unordered_map<std::string, ActorFactory> kinds_;
+  std::unordered_map<std::string, std::string> spawn_records_;  // name -> SpawnRequest bytes
+
+  std::mutex proxies_mu_;
+  std::unordered_map<std::string, PID> proxies_;  // by address
+
+  std::mutex endpoints_mu_;
+  std::unordered_map<std::string, std::unique_ptr<Endpoint>> endpoints_;
+};
+
+}  // namespace akt
