@@ -124,7 +124,10 @@ class BrotliDec final : public Decoder {
         if (avail_in != 0) return Corrupt("brotli", "data after the end of the stream");
         return Status();
       }
-      if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) return Status();
+      if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT && avail_out != 0 &&
+          !BrotliDecoderHasMoreOutput(st_)) {
+        return Status();
+      }
       // NEEDS_MORE_OUTPUT: loop with more room.
     }
   }

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -250,6 +251,13 @@ void RemotingImpl::Unref() {
 
 Status RemotingImpl::Start() {
   if (options_.tls.enabled) {
+    // OpenSSL writes with write(2), which raises SIGPIPE on a connection the
+    // peer closed; a node must not die of it. Only the default disposition
+    // is replaced (an application's own handler stays).
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
     Result<SSL_CTX*> s = remote::MakeTlsContext(options_.tls, /*server=*/true);
     if (!s.ok()) return s.status();
     server_tls_ = *s;

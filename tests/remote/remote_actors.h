@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "akt_test.pb.h"
 
@@ -48,6 +49,15 @@ class RemoteEcho : public Actor {
   int64_t total_ = 0;
 };
 
+// Keeps every request unanswered (tests of asks in flight).
+class SilentActor : public Actor {
+ public:
+  void Receive(ReceiveContext& ctx) override { held_.push_back(ctx.TakeReply()); }
+
+ private:
+  std::vector<PendingReply> held_;
+};
+
 // A dependency that travels with a remote spawn.
 class ConfigDep : public Dependency {
  public:
@@ -62,6 +72,7 @@ class ConfigDep : public Dependency {
 
 inline void RegisterTestKinds(ActorSystem& system, Remoting& remoting) {
   remoting.RegisterKind("echo", Context::MakeFactory<RemoteEcho>()).IgnoreError();
+  remoting.RegisterKind("silent", Context::MakeFactory<SilentActor>()).IgnoreError();
   system
       .RegisterDependencyType("test.config",
                               [](std::string_view bytes) -> Result<std::shared_ptr<Dependency>> {

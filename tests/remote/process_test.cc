@@ -1,0 +1,170 @@
+// Remoting between separate processes: the test talks to akt_remote_node,
+// a real second process, over loopback TCP.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "remote_fixture.h"
+
+extern char** environ;
+
+namespace akt::test {
+namespace {
+
+// Starts akt_remote_node; its stdin is a pipe (closing it ends the node).
+class NodeProcess {
+ public:
+  explicit NodeProcess(std::vector<std::string> args = {}) {
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) return;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    std::vector<std::string> argv_s = {AKT_REMOTE_NODE};
+    for (auto& a : args) argv_s.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, AKT_REMOTE_NODE, &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in[0]);
+    ::close(out[1]);
+    stdin_ = in[1];
+    FILE* f = ::fdopen(out[0], "r");
+    unsigned port = 0;
+    if (f != nullptr && std::fscanf(f, "PORT %u", &port) == 1) port_ = static_cast<uint16_t>(port);
+    if (f != nullptr) std::fclose(f);
+  }
+  ~NodeProcess() {
+    if (stdin_ >= 0) ::close(stdin_);
+    if (pid_ > 0) {
+      // Closing stdin asks it to stop; a kill bounds the wait.
+      for (int i = 0; i < 500; ++i) {
+        int st;
+        if (::waitpid(pid_, &st, WNOHANG) == pid_) return;
+        std::this_thread::sleep_for(10ms);
+      }
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  uint16_t port() const { return port_; }
+  void Kill() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // Closes stdin and waits for a clean exit; the exit status.
+  int Finish() {
+    ::close(stdin_);
+    stdin_ = -1;
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(RemoteProcess, TellAskAndSpawnAcrossProcesses) {
+  NodeProcess node;
+  ASSERT_NE(node.port(), 0) << "the node process did not start";
+  Node me = Node::Start("client");
+  Result<PID> echo = me.remoting->Lookup(node.endpoint(), "echo");
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  EXPECT_EQ(echo->Address(), "akt://node@" + node.endpoint() + "/echo");
+  Result<akt::test::Pong> pong = echo->Ask<akt::test::Pong>(MakePing(11, "x"), 5s);
+  ASSERT_TRUE(pong.ok()) << pong.status().ToString();
+  EXPECT_EQ(pong->n(), 11);
+
+  Result<PID> acc = me.remoting->SpawnRemote(node.endpoint(), "account-1", "echo");
+  ASSERT_TRUE(acc.ok()) << acc.status().ToString();
+  for (int i = 0; i < 10000; ++i) {
+    akt::test::Add add;
+    add.set_amount(1);
+    ASSERT_TRUE(acc->Tell(std::move(add)).ok());
+  }
+  Result<akt::test::Total> t = acc->Ask<akt::test::Total>(akt::test::GetTotal(), 10s);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->value(), 10000);
+  me.Stop();
+  EXPECT_EQ(node.Finish(), 0);
+}
+
+TEST(RemoteProcess, AsksInFlightFailWhenTheProcessDies) {
+  NodeProcess node;
+  ASSERT_NE(node.port(), 0);
+  Node me = Node::Start("client2");
+  Result<PID> silent = me.remoting->SpawnRemote(node.endpoint(), "quiet", "silent");
+  ASSERT_TRUE(silent.ok()) << silent.status().ToString();
+  uint64_t sent_before = me.remoting->Stats().frames_sent;
+  std::vector<std::thread> askers;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 4; ++i) {
+    askers.emplace_back([&] {
+      Result<Message> r = silent->Ask(MakePing(1), 60s);
+      if (r.status().code() == StatusCode::kUnavailable) failed++;
+    });
+  }
+  EXPECT_TRUE(WaitUntil([&] { return me.remoting->Stats().frames_sent >= sent_before + 4; }));
+  auto t0 = std::chrono::steady_clock::now();
+  node.Kill();
+  for (auto& a : askers) a.join();
+  EXPECT_EQ(failed.load(), 4);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  me.Stop();
+}
+
+TEST(RemoteProcess, ReconnectsWhenTheNodeComesBack) {
+  uint16_t port;
+  Node me = Node::Start("client3");
+  {
+    NodeProcess node;
+    ASSERT_NE(node.port(), 0);
+    port = node.port();
+    Result<PID> echo = me.remoting->Lookup(node.endpoint(), "echo");
+    ASSERT_TRUE(echo.ok());
+    node.Kill();
+  }
+  std::string ep = "127.0.0.1:" + std::to_string(port);
+  Result<PID> echo = me.remoting->ActorOf("akt://node@" + ep + "/echo");
+  ASSERT_TRUE(echo.ok());
+  EXPECT_EQ(echo->Ask(MakePing(1), 2s).status().code(), StatusCode::kUnavailable);
+  NodeProcess again({"--port", std::to_string(port)});
+  ASSERT_EQ(again.port(), port);
+  // After the backoff, the same PID works again over a new connection.
+  EXPECT_TRUE(WaitUntil([&] { return echo->Ask<akt::test::Pong>(MakePing(2), 2s).ok(); }, 10000ms));
+  me.Stop();
+}
+
+TEST(RemoteProcess, CompressedNodeProcessesTalk) {
+  NodeProcess node({"--compression", "zstd"});
+  ASSERT_NE(node.port(), 0);
+  RemoteOptions ro;
+  ro.compression = Compression::kGzip;
+  Node me = Node::Start("client4", ro);
+  Result<PID> echo = me.remoting->Lookup(node.endpoint(), "echo");
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  std::vector<Message> pings;
+  for (int i = 0; i < 100; ++i) pings.emplace_back(MakePing(i, std::string(1000, 'z')));
+  auto replies = echo->BatchAsk(std::move(pings), 10s);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
+    EXPECT_EQ(replies[i]->As<akt::test::Pong>()->n(), i);
+  }
+  me.Stop();
+}
+
+}  // namespace
+}  // namespace akt::test
