@@ -670,8 +670,16 @@ void IoLoop::Run() {
   std::vector<internal::ActorCell*> runs;
   int64_t next_sweep = SteadyNowNs() + 100000000;
   bool inline_runs = owner_->options().run_actors_on_io_threads;
+  const int64_t spin_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(owner_->options().io_spin).count();
+  int64_t last_event_ns = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    int n = ::epoll_wait(epfd_, evs, 64, 100);
+    // Right after traffic, poll without sleeping for a little while: the
+    // next message of a conversation usually comes within microseconds,
+    // and waking a sleeping thread costs tens of them.
+    int timeout_ms = spin_ns > 0 && SteadyNowNs() - last_event_ns < spin_ns ? 0 : 100;
+    int n = ::epoll_wait(epfd_, evs, 64, timeout_ms);
+    if (n > 0) last_event_ns = SteadyNowNs();
     std::vector<Connection*> closed;
     if (inline_runs) internal::t_inline_runs = &runs;
     for (int i = 0; i < n; ++i) {
