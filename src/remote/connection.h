@@ -143,6 +143,14 @@ class Connection final : public internal::RemoteRoute {
   std::unordered_map<std::string, PID> targets_;
   std::unordered_map<std::string, PID> senders_;
   std::unordered_map<std::string, const google::protobuf::Message*> types_;
+  // The last hit of each cache: a stream of one kind of message to one actor
+  // resolves with a string compare.
+  PID last_target_;
+  std::string last_target_name_;
+  PID last_sender_;
+  std::string last_sender_name_;
+  const google::protobuf::Message* last_type_proto_ = nullptr;
+  std::string last_type_name_;
 
  private:
   // Write side.

@@ -127,6 +127,23 @@ StatusCode CodeFromWire(uint32_t c) {
 
 }  // namespace
 
+namespace {
+// The connection this thread used last (one reference held): a stream of
+// messages to one endpoint skips the pool and its locks.
+struct LastConnection {
+  const RemotingImpl* owner = nullptr;
+  std::string endpoint;
+  Connection* conn = nullptr;
+  ~LastConnection() { Reset(); }
+  void Reset() {
+    if (conn != nullptr) conn->Release();
+    conn = nullptr;
+    owner = nullptr;
+  }
+};
+thread_local LastConnection t_last;
+}  // namespace
+
 // ---------------------------------------------------------------------------
 // Public bits.
 
@@ -318,6 +335,7 @@ Status RemotingImpl::Start() {
 
 void RemotingImpl::Shutdown() {
   if (shut_.exchange(true)) return;
+  if (t_last.owner == this) t_last.Reset();
   if (wake_pipe_[1] >= 0) {
     char c = 1;
     [[maybe_unused]] ssize_t w = ::write(wake_pipe_[1], &c, 1);
@@ -458,6 +476,24 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
   return c;
 }
 
+
+Result<Connection*> RemotingImpl::ConnectCached(const std::string& endpoint) {
+  if (t_last.owner == this && t_last.conn->open() && t_last.endpoint == endpoint &&
+      !shut_.load(std::memory_order_acquire)) {
+    t_last.conn->AddRef();
+    return t_last.conn;
+  }
+  Result<Connection*> r = Connect(endpoint);
+  if (r.ok() && (*r)->open()) {
+    t_last.Reset();
+    (*r)->AddRef();
+    t_last.conn = *r;
+    t_last.owner = this;
+    t_last.endpoint = endpoint;
+  }
+  return r;
+}
+
 Result<Connection*> RemotingImpl::Connect(const std::string& endpoint) {
   if (shut_.load(std::memory_order_acquire)) {
     return SystemStoppedError("remoting of " + system_name_ + " is shut down");
@@ -543,7 +579,7 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
     internal::FreeEnvelope(e);
     return s;
   }
-  Result<Connection*> rc = Connect(ref->endpoint);
+  Result<Connection*> rc = ConnectCached(ref->endpoint);
   if (!rc.ok()) {
     ActorCell::FailReply(e, rc.status());
     sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, proxy, ref->name);
@@ -670,7 +706,18 @@ bool RemotingImpl::ChooseCodec(const std::vector<uint8_t>& offered, Compression*
   return false;
 }
 
-PID RemotingImpl::ResolveTarget(Connection* c, std::string_view name) {
+ActorCell* RemotingImpl::ResolveTarget(Connection* c, std::string_view name) {
+  if (c->last_target_ && name == c->last_target_name_ &&
+      c->last_target_.cell()->life() != ActorCell::Life::kTerminated) {
+    return c->last_target_.cell();
+  }
+  PID p = ResolveTargetSlow(c, name);
+  c->last_target_ = p;
+  c->last_target_name_.assign(name);
+  return p.cell();
+}
+
+PID RemotingImpl::ResolveTargetSlow(Connection* c, std::string_view name) {
   auto it = c->targets_.find(std::string(name));
   if (it != c->targets_.end()) {
     if (it->second.cell()->life() != ActorCell::Life::kTerminated) return it->second;
@@ -683,7 +730,15 @@ PID RemotingImpl::ResolveTarget(Connection* c, std::string_view name) {
   return *r;
 }
 
-PID RemotingImpl::ResolveSender(Connection* c, std::string_view address) {
+ActorCell* RemotingImpl::ResolveSender(Connection* c, std::string_view address) {
+  if (c->last_sender_ && address == c->last_sender_name_) return c->last_sender_.cell();
+  PID p = ResolveSenderSlow(c, address);
+  c->last_sender_ = p;
+  c->last_sender_name_.assign(address);
+  return p.cell();
+}
+
+PID RemotingImpl::ResolveSenderSlow(Connection* c, std::string_view address) {
   auto it = c->senders_.find(std::string(address));
   if (it != c->senders_.end()) return it->second;
   Result<PID> r = ActorOf(address);
@@ -696,8 +751,10 @@ PID RemotingImpl::ResolveSender(Connection* c, std::string_view address) {
 Status RemotingImpl::ParsePayload(Connection* c, std::string_view type, std::string_view payload,
                                   Message* out) {
   const google::protobuf::Message* proto = nullptr;
-  auto it = c->types_.find(std::string(type));
-  if (it != c->types_.end()) {
+  auto it = c->types_.end();
+  if (c->last_type_proto_ != nullptr && type == c->last_type_name_) {
+    proto = c->last_type_proto_;
+  } else if ((it = c->types_.find(std::string(type))) != c->types_.end()) {
     proto = it->second;
   } else {
     const google::protobuf::Descriptor* d =
@@ -708,6 +765,10 @@ Status RemotingImpl::ParsePayload(Connection* c, std::string_view type, std::str
   if (proto == nullptr) {
     return InvalidArgumentError("unknown message type '" + std::string(type) + "' on " +
                                 system_name_ + " (its generated code is not linked in)");
+  }
+  if (proto != c->last_type_proto_) {
+    c->last_type_proto_ = proto;
+    c->last_type_name_.assign(type);
   }
   google::protobuf::Message* m = proto->New();
   if (!m->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
@@ -727,8 +788,8 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         if (ask) HandleControl(c, f);
         return;
       }
-      PID target = ResolveTarget(c, f.target);
-      if (!target) {
+      ActorCell* target = ResolveTarget(c, f.target);
+      if (target == nullptr) {
         c->Fail(f.correlation, NotFoundError("no actor named '" + std::string(f.target) +
                                              "' on " + endpoint_));
         return;
@@ -742,10 +803,9 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
       Envelope* e = internal::NewEnvelope();
       e->msg = std::move(m);
       if (!f.sender.empty()) {
-        PID sp = ResolveSender(c, f.sender);
-        if (sp) {
-          sp.cell()->AddRef();
-          e->sender = sp.cell();
+        if (ActorCell* sp = ResolveSender(c, f.sender)) {
+          sp->AddRef();
+          e->sender = sp;
         }
       }
       if (f.deadline_us != 0 || !f.metadata.empty()) {
@@ -765,7 +825,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         e->reply_kind = ReplyKind::kRemote;
         e->request_id = f.correlation;
       }
-      target.cell()->PostUser(e).IgnoreError();  // a refused ask is answered with an error
+      target->PostUser(e).IgnoreError();  // a refused ask is answered with an error
       return;
     }
     case wire::Kind::kReply:

@@ -78,12 +78,15 @@ class RemotingImpl final : public internal::RemoteHooks {
     std::size_t rr = 0;
   };
   Result<remote::Connection*> Connect(const std::string& endpoint);
+  Result<remote::Connection*> ConnectCached(const std::string& endpoint);
   Result<remote::Connection*> Dial(const std::string& endpoint);
   void AcceptLoop(int listen_fd);
   void Accepted(int fd, const std::string& peer);
   PID ProxyFor(const std::string& endpoint, std::string_view name, std::string address);
-  PID ResolveTarget(remote::Connection* c, std::string_view name);
-  PID ResolveSender(remote::Connection* c, std::string_view address);
+  internal::ActorCell* ResolveTarget(remote::Connection* c, std::string_view name);
+  internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
+  PID ResolveTargetSlow(remote::Connection* c, std::string_view name);
+  PID ResolveSenderSlow(remote::Connection* c, std::string_view address);
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
                       Message* out);
   void HandleControl(remote::Connection* c, const remote::wire::Frame& f);
