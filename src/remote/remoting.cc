@@ -252,14 +252,14 @@ RemotingImpl::RemotingImpl(ActorSystem& system, RemoteOptions options)
       options_(std::move(options)),
       system_name_(system.name()),
       facade_(this) {
-  sys_->AddRef();
+  // No reference on the system: it owns this object (a reference would be a
+  // cycle). After Shutdown nothing here touches the system any more.
   propagator_ = options_.propagator ? options_.propagator : DefaultPropagator();
 }
 
 RemotingImpl::~RemotingImpl() {
   remote::FreeTlsContext(server_tls_);
   remote::FreeTlsContext(client_tls_);
-  sys_->Release();
 }
 
 void RemotingImpl::Unref() {

@@ -187,6 +187,7 @@ std::string EncodeClientHello(const ClientHello& h) {
 
 DecodeStatus DecodeClientHello(const uint8_t* data, std::size_t size, ClientHello* out,
                                std::size_t* consumed, std::string* error) {
+  if (size == 0) return DecodeStatus::kNeedMore;
   std::size_t have = size < 4 ? size : 4;
   if (std::memcmp(data, kMagic, have) != 0) {
     *error = "not an akt remoting connection (bad magic)";
@@ -231,6 +232,7 @@ std::string EncodeServerHello(const ServerHello& h) {
 
 DecodeStatus DecodeServerHello(const uint8_t* data, std::size_t size, ServerHello* out,
                                std::size_t* consumed, std::string* error) {
+  if (size == 0) return DecodeStatus::kNeedMore;
   std::size_t have = size < 4 ? size : 4;
   if (std::memcmp(data, kMagic, have) != 0) {
     *error = "the server did not answer with an akt hello (bad magic)";
