@@ -156,7 +156,11 @@ class Intake : public akt::Actor {
 
 }  // namespace
 
-int main() {
+int RunBankNode();                   // remote.cc
+bool RunRemoteDemo(const char* self);  // remote.cc
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--bank") return RunBankNode();
   akt::SystemOptions options;
   options.name = "shop";
   options.logger = akt::MakeStderrLogger(akt::LogLevel::kError);  // restarts are expected here
@@ -257,6 +261,8 @@ int main() {
   bool ok = summary.priced + summary.failed == kOrders && summary.failed == kOrders / 1000 &&
             totals.ok() && totals->As<Totals>()->orders == summary.priced &&
             audited == summary.priced && samples >= 1;
+  bool remote_ok = RunRemoteDemo("/proc/self/exe");
+  ok = ok && remote_ok;
   std::printf("%s\n", ok ? "demo OK" : "demo FAILED: figures do not add up");
   return ok ? 0 : 1;
 }
