@@ -7,6 +7,7 @@
 #include "akt/cron.h"
 #include "akt/events.h"
 #include "akt/extension.h"
+#include "akt/grain.h"
 #include "akt/logger.h"
 #include "akt/mailbox.h"
 #include "akt/message.h"

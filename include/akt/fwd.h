@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <cstdint>
 
 namespace akt {
@@ -14,6 +16,11 @@ using TimePoint = Clock::time_point;
 class Actor;
 class ActorSystem;
 class Context;
+class Grain;
+class GrainIdentity;
+struct GrainInfo;
+struct GrainOptions;
+using GrainFactory = std::function<std::unique_ptr<Grain>()>;
 class EventStream;
 class Logger;
 class Message;

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "akt/fwd.h"
+#include "akt/grain.h"
 #include "akt/pid.h"
 #include "akt/spawn_options.h"
 #include "akt/status.h"
@@ -196,6 +197,16 @@ class Remoting {
   static bool IsRemote(const PID& pid);
 
   RemotingStats Stats() const;
+
+  // Grains hosted by another node: activated there on demand. A grain of
+  // this node (endpoint() == `endpoint`) is reached locally, never over the
+  // network. The PID stays valid across the grain's deactivations: the node
+  // re-activates it on the next message.
+  Result<PID> GrainOf(std::string_view endpoint, const GrainIdentity& id,
+                      Duration timeout = std::chrono::seconds(5));
+  Status TellGrain(std::string_view endpoint, const GrainIdentity& id, Message msg);
+  Result<Message> AskGrain(std::string_view endpoint, const GrainIdentity& id, Message msg,
+                           Duration timeout);
 
   ~Remoting();
   Remoting(const Remoting&) = delete;

@@ -66,6 +66,9 @@ enum class StatusCode : int {
   // A remote peer broke the protocol (malformed frame, unknown message type,
   // failed handshake).
   kProtocolError = 16,
+  // A grain could not be activated: its OnActivate failed (or took longer
+  // than the activation timeout) on every attempt.
+  kActivationFailed = 17,
 };
 
 // Short, stable name of a code ("TIMEOUT", "NOT_FOUND", ...).

@@ -128,6 +128,35 @@ class ActorSystem {
 
   SystemMetrics Metrics() const;
 
+  // ---- Grains (virtual actors); see akt/grain.h ----
+  // Registers a grain kind. kAlreadyExists when the kind is taken.
+  Status RegisterGrainKind(std::string kind, GrainFactory factory);
+  Status RegisterGrainKind(std::string kind, GrainFactory factory, const GrainOptions& defaults);
+  // The grain's PID, activating it first if it is not active (exactly one
+  // activation per identity, however many threads ask at once). Options
+  // given here apply to this activation (the relocation flag sticks to the
+  // identity); otherwise the kind's defaults.
+  Result<PID> GrainOf(const GrainIdentity& id);
+  Result<PID> GrainOf(const GrainIdentity& id, const GrainOptions& options);
+  // Delivers `msg` to the grain (activating it). Ok once the grain accepted
+  // the message into its mailbox; kMailboxFull when its mailbox is full.
+  Status TellGrain(const GrainIdentity& id, Message msg);
+  // Asks the grain (activating it); blocks the calling thread.
+  Result<Message> AskGrain(const GrainIdentity& id, Message msg, Duration timeout);
+  template <typename R>
+  Result<R> AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
+    Result<Message> r = AskGrain(id, std::move(msg), timeout);
+    if (!r.ok()) return r.status();
+    if (R* v = r->template As<R>()) return std::move(*v);
+    return Status(StatusCode::kTypeMismatch,
+                  "reply is " + std::string(r->TypeName()) + ", not the type asked for");
+  }
+  // The grains active now.
+  std::vector<GrainInfo> ActiveGrains() const;
+  // Active grains that a relocation may move (those without
+  // WithGrainDisableRelocation); what the cluster layer relocates.
+  std::vector<GrainIdentity> RelocatableGrains() const;
+
   EventStream& Events();
   // Sends messages later, periodically or on cron schedules; see akt/scheduler.h.
   Scheduler& scheduler();

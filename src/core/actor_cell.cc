@@ -168,6 +168,15 @@ const Supervisor& ActorCell::supervisor() const {
 // ---------------------------------------------------------------------------
 // Producers.
 
+bool ActorCell::TryPostUser(Envelope* e, Status* status) {
+  if (!remote_ && life() == Life::kTerminated) {
+    *status = StoppedError("actor " + name_ + " is stopped");
+    return false;
+  }
+  *status = PostUser(e);
+  return true;
+}
+
 Status ActorCell::PostUser(Envelope* e, bool force) {
   if (remote_) return system_->RemotePost(this, e);
   if (life() == Life::kTerminated || !system_->accepting_messages()) {
@@ -1390,9 +1399,14 @@ void ActorCell::FinishStop() {
 }
 
 void ActorCell::DrainUserToDeadLetters() {
+  Extra* x = extra_.load(std::memory_order_acquire);
   while (Envelope* e = PopUser()) {
     if (e->watch_notice) {
       FreeEnvelope(e);  // a Terminated for a watcher that is gone: nobody needs it
+      continue;
+    }
+    if (x != nullptr && x->drain_hook) {
+      x->drain_hook(e);
       continue;
     }
     system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -85,6 +86,14 @@ class ActorCell {
   // Enqueues a user message; always takes ownership of `e`. On failure the
   // envelope went to dead letters (its requester, if any, got the error).
   Status PostUser(Envelope* e, bool force = false);
+  // As PostUser, except that when the actor has terminated the envelope is
+  // not consumed: false, and the caller still owns `e` (grains re-activate).
+  bool TryPostUser(Envelope* e, Status* status);
+  // Where the messages still queued go when this actor terminates, instead
+  // of dead letters (grains hand them to their next activation). Set once,
+  // from the actor's own turn.
+  using DrainHook = std::function<void(Envelope*)>;
+  void SetDrainHook(DrainHook hook) { extra().drain_hook = std::move(hook); }
   void PostSystem(Envelope* e);
   void PostSystem(SysKind kind);
 
@@ -176,6 +185,7 @@ class ActorCell {
     std::once_flag address_once;
     std::string address;
     std::shared_ptr<void> remote_data;  // proxies only
+    DrainHook drain_hook;               // grains only
     // Own turn only.
     std::vector<std::shared_ptr<const Behavior>> behaviors;  // top = back
     std::deque<Envelope*> stash;

@@ -38,6 +38,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "UNAVAILABLE";
     case StatusCode::kProtocolError:
       return "PROTOCOL_ERROR";
+    case StatusCode::kActivationFailed:
+      return "ACTIVATION_FAILED";
   }
   return "UNKNOWN";
 }

@@ -296,7 +296,7 @@ SystemImpl::Shard& SystemImpl::ShardFor(std::string_view name) const {
 }
 
 Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory factory,
-                              const SpawnOptions& options) {
+                              const SpawnOptions& options, bool validate_name) {
   if (state() != State::kRunning) {
     return state() == State::kNew
                ? FailedPreconditionError("actor system " + options_.name + " is not started")
@@ -304,7 +304,7 @@ Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory 
   }
   if (!factory) return InvalidArgumentError("spawn needs an actor factory");
   bool named = !name.empty();
-  if (named) {
+  if (named && validate_name) {
     if (Status s = ValidateActorName(name); !s.ok()) return s;
   }
   if (options.mailbox.kind == MailboxKind::kBounded && options.mailbox.capacity == 0) {

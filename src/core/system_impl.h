@@ -57,8 +57,10 @@ class SystemImpl {
   State state() const { return state_.load(std::memory_order_acquire); }
   bool accepting_messages() const { return state() != State::kStopped; }
 
+  // `validate_name` false: an internal name outside the user name rules
+  // (grains are named "grain:<kind>/<name>").
   Result<PID> Spawn(ActorCell* parent, std::string name, ActorFactory factory,
-                    const SpawnOptions& options);
+                    const SpawnOptions& options, bool validate_name = true);
   Result<PID> Lookup(std::string_view name) const;
   void Unregister(ActorCell* cell);
 
@@ -115,6 +117,19 @@ class SystemImpl {
   ActorCell* root() { return root_; }
   void ReleaseRoot() { root_holder_ = PID(); }
   const std::string& address_prefix() const { return address_prefix_; }
+
+  // The grain registry (src/grain), created on first use; type-erased so the
+  // core does not depend on it.
+  template <typename T>
+  T* grains(T* (*make)(SystemImpl*)) {
+    std::lock_guard<std::mutex> lock(services_mu_);
+    if (!grains_) grains_ = std::shared_ptr<void>(make(this), [](void* p) { delete static_cast<T*>(p); });
+    return static_cast<T*>(grains_.get());
+  }
+  void* grains_if_any() const {
+    std::lock_guard<std::mutex> lock(services_mu_);
+    return grains_.get();
+  }
 
   // Remoting (null hooks: this system has none).
   Status SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks);
@@ -177,6 +192,7 @@ class SystemImpl {
   std::atomic<std::size_t> actors_{0};
   SlotPool slots_;
   std::shared_ptr<RemoteHooks> remote_hooks_;  // set once, before it is used
+  std::shared_ptr<void> grains_;
   ActorCell* root_ = nullptr;
   PID root_holder_;  // dropped by ReleaseRoot (breaks the root <-> system cycle)
   std::mutex stop_mu_;

@@ -18,6 +18,7 @@
 #include <google/protobuf/message.h>
 
 #include "actor_cell.h"
+#include "akt/remote/control.pb.h"
 #include "cycle_clock.h"
 #include "remoting_impl.h"
 #include "reply_slot.h"
@@ -241,6 +242,11 @@ void Connection::WriteLoop(std::unique_lock<std::mutex>& lock) {
 }
 
 void Connection::Reply(uint64_t correlation, Message&& reply) {
+  if (reply.empty()) {
+    // An acknowledgement without a value (a grain's NoErr).
+    static const remote::Ack kAck;
+    reply = Message(remote::Ack(kAck));
+  }
   const google::protobuf::Message* pm = reply.AsProto();
   if (pm == nullptr) {
     Fail(correlation, InvalidArgumentError("the reply of type " + std::string(reply.TypeName()) +

@@ -18,6 +18,7 @@
 #include "actor_cell.h"
 #include "akt/remote/control.pb.h"
 #include "cycle_clock.h"
+#include "grain_registry.h"
 #include "remoting_impl.h"
 #include "reply_slot.h"
 #include "tls.h"
@@ -121,7 +122,7 @@ void SetNoDelay(int fd) {
 }
 
 StatusCode CodeFromWire(uint32_t c) {
-  if (c == 0 || c > static_cast<uint32_t>(StatusCode::kProtocolError)) return StatusCode::kInternal;
+  if (c == 0 || c > static_cast<uint32_t>(StatusCode::kActivationFailed)) return StatusCode::kInternal;
   return static_cast<StatusCode>(c);
 }
 
@@ -242,6 +243,23 @@ Status Remoting::ReinstateRemote(const PID& pid, Duration timeout) {
 std::string Remoting::AddressOf(const PID& pid) const { return impl_->AddressOf(pid); }
 bool Remoting::IsRemote(const PID& pid) { return pid.cell() != nullptr && pid.cell()->is_remote(); }
 RemotingStats Remoting::Stats() const { return impl_->Stats(); }
+Result<PID> Remoting::GrainOf(std::string_view endpoint, const GrainIdentity& id,
+                              Duration timeout) {
+  return impl_->GrainOf(endpoint, id, timeout);
+}
+Status Remoting::TellGrain(std::string_view endpoint, const GrainIdentity& id, Message msg) {
+  if (endpoint == impl_->endpoint()) return impl_->system().TellGrain(id, std::move(msg));
+  Result<PID> pid = GrainOf(endpoint, id);
+  if (!pid.ok()) return pid.status();
+  return pid->Tell(std::move(msg));
+}
+Result<Message> Remoting::AskGrain(std::string_view endpoint, const GrainIdentity& id,
+                                   Message msg, Duration timeout) {
+  if (endpoint == impl_->endpoint()) return impl_->system().AskGrain(id, std::move(msg), timeout);
+  Result<PID> pid = GrainOf(endpoint, id, timeout);
+  if (!pid.ok()) return pid.status();
+  return pid->Ask(std::move(msg), timeout);
+}
 
 // ---------------------------------------------------------------------------
 // Start and shutdown.
@@ -372,6 +390,8 @@ void RemotingImpl::Shutdown() {
   }
   for (auto& [addr, pid] : proxies) pid.cell()->RetireProxy();
   proxies.clear();
+  std::lock_guard<std::mutex> lock(proxies_mu_);
+  grain_proxies_.clear();
 }
 
 void RemotingImpl::AcceptLoop(int listen_fd) {
@@ -788,12 +808,6 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         if (ask) HandleControl(c, f);
         return;
       }
-      ActorCell* target = ResolveTarget(c, f.target);
-      if (target == nullptr) {
-        c->Fail(f.correlation, NotFoundError("no actor named '" + std::string(f.target) +
-                                             "' on " + endpoint_));
-        return;
-      }
       Message m;
       Status s = ParsePayload(c, f.type, f.payload, &m);
       if (!s.ok()) {
@@ -825,7 +839,25 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         e->reply_kind = ReplyKind::kRemote;
         e->request_id = f.correlation;
       }
-      target->PostUser(e).IgnoreError();  // a refused ask is answered with an error
+      if (ActorCell* target = ResolveTarget(c, f.target)) {
+        Status st;
+        // A refused ask is answered with an error by PostUser itself.
+        if (target->TryPostUser(e, &st)) return;
+        c->last_target_ = PID();  // it terminated just now
+      }
+      if (f.target.substr(0, internal::kGrainActorPrefix.size()) == internal::kGrainActorPrefix) {
+        // A grain: activated here on demand (again, if it just deactivated).
+        Status st = internal::DeliverToGrainByActorName(sys_, f.target, e);
+        if (!st.ok() && !ask) c->Fail(f.correlation, st);
+        return;
+      }
+      Status nf = NotFoundError("no actor named '" + std::string(f.target) + "' on " + endpoint_);
+      if (ask) {
+        ActorCell::FailReply(e, nf);
+      } else {
+        c->Fail(f.correlation, nf);
+      }
+      internal::FreeEnvelope(e);
       return;
     }
     case wire::Kind::kReply:
@@ -996,6 +1028,18 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
     }
     remote::SpawnReply out;
     out.set_address(prefix_ + req->name());
+    reply(out);
+    return;
+  }
+  if (const auto* req = m.As<remote::GrainRequest>()) {
+    Result<PID> r = internal::ActivateGrainByIdentity(sys_, req->kind(), req->name());
+    if (!r.ok()) {
+      c->Fail(f.correlation, r.status());
+      return;
+    }
+    remote::LookupReply out;
+    out.set_address(prefix_ + std::string(internal::kGrainActorPrefix) + req->kind() + "/" +
+                    req->name());
     reply(out);
     return;
   }
@@ -1229,6 +1273,30 @@ Status RemotingImpl::Lifecycle(const PID& pid, int op, Duration timeout) {
   req.set_op(static_cast<remote::LifecycleRequest::Op>(op));
   Result<Message> r = ControlCall(ref->endpoint, req, timeout);
   return r.ok() ? Status() : r.status();
+}
+
+Result<PID> RemotingImpl::GrainOf(std::string_view endpoint, const GrainIdentity& id,
+                                  Duration timeout) {
+  if (endpoint == endpoint_) return system_.GrainOf(id);  // local: no network
+  std::string key = std::string(endpoint) + "|" + id.String();
+  {
+    std::lock_guard<std::mutex> lock(proxies_mu_);
+    auto it = grain_proxies_.find(key);
+    if (it != grain_proxies_.end()) return it->second;
+  }
+  remote::GrainRequest req;
+  req.set_kind(std::string(id.kind()));
+  req.set_name(std::string(id.name()));
+  Result<Message> r = ControlCall(std::string(endpoint), req, timeout);
+  if (!r.ok()) return r.status();
+  const auto* rep = r->As<remote::LookupReply>();
+  if (rep == nullptr) return Status(StatusCode::kProtocolError, "unexpected answer to a grain request");
+  Result<PID> pid = ActorOf(rep->address());
+  if (pid.ok()) {
+    std::lock_guard<std::mutex> lock(proxies_mu_);
+    grain_proxies_.emplace(key, *pid);
+  }
+  return pid;
 }
 
 std::string RemotingImpl::AddressOf(const PID& pid) const {

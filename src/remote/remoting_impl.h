@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "akt/grain.h"
 #include "akt/remote.h"
 #include "akt/system.h"
 #include "connection.h"
@@ -67,6 +68,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   Status Lifecycle(const PID& pid, int op, Duration timeout);
   std::string AddressOf(const PID& pid) const;
   RemotingStats Stats() const;
+  Result<PID> GrainOf(std::string_view endpoint, const GrainIdentity& id, Duration timeout);
+  ActorSystem& system() { return system_; }
 
  private:
   struct Endpoint {
@@ -121,6 +124,7 @@ class RemotingImpl final : public internal::RemoteHooks {
 
   std::mutex proxies_mu_;
   std::unordered_map<std::string, PID> proxies_;  // by address
+  std::unordered_map<std::string, PID> grain_proxies_;  // by "endpoint|kind/name"
 
   std::mutex endpoints_mu_;
   std::unordered_map<std::string, std::unique_ptr<Endpoint>> endpoints_;

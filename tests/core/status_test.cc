@@ -22,12 +22,12 @@ TEST(Status, ErrorCarriesCodeAndMessage) {
 
 TEST(Status, EveryCodeHasADistinctName) {
   std::set<std::string_view> names;
-  for (int c = 0; c <= static_cast<int>(StatusCode::kProtocolError); ++c) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kActivationFailed); ++c) {
     auto name = StatusCodeName(static_cast<StatusCode>(c));
     EXPECT_NE(name, "UNKNOWN");
     names.insert(name);
   }
-  EXPECT_EQ(names.size(), static_cast<size_t>(StatusCode::kProtocolError) + 1);
+  EXPECT_EQ(names.size(), static_cast<size_t>(StatusCode::kActivationFailed) + 1);
 }
 
 TEST(Result, HoldsValueOrError) {

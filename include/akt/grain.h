@@ -1,0 +1,233 @@
+// akt/grain.h — grains: virtual actors addressed by identity.
+//
+// A grain always exists in principle. It is addressed by its identity (kind +
+// name), activated on its first message, deactivated when idle, and activated
+// again on demand — callers never spawn or stop it.
+//
+//   class Account : public akt::Grain {
+//    public:
+//     akt::Status OnActivate(akt::GrainActivation& a) override { ... load state ... }
+//     void OnReceive(akt::GrainContext& ctx) override {
+//       ctx.Match([&](const Deposit& d) { balance_ += d.cents; ctx.NoErr(); },
+//                 [&](const GetBalance&) { ctx.Reply(balance_); });
+//     }
+//     akt::Status OnDeactivate(akt::GrainActivation& a) override { ... save ... }
+//    private:
+//     int64_t balance_ = 0;
+//   };
+//
+//   system.RegisterGrainKind("account", akt::MakeGrainFactory<Account>());
+//   auto id = akt::GrainIdentity::Make("account", "acc-42");
+//   system.TellGrain(*id, Deposit{500});                     // accepted -> ok
+//   auto b = system.AskGrain<int64_t>(*id, GetBalance{}, 1s);
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "akt/context.h"
+#include "akt/extension.h"
+#include "akt/message.h"
+#include "akt/pid.h"
+#include "akt/status.h"
+
+namespace akt {
+
+class ActorSystem;
+
+// A grain's identity: its kind and its name. Kind: 1..63 characters of
+// [A-Za-z0-9_.-]; name: 1 or more characters of [A-Za-z0-9_.:@=+-]; the
+// whole "kind/name" at most 255 characters. The string form is built once.
+class GrainIdentity {
+ public:
+  static Result<GrainIdentity> Make(std::string_view kind, std::string_view name);
+  // Parses "kind/name".
+  static Result<GrainIdentity> Parse(std::string_view text);
+
+  std::string_view kind() const { return std::string_view(text_).substr(0, kind_len_); }
+  std::string_view name() const { return std::string_view(text_).substr(kind_len_ + 1); }
+  // "kind/name", cached.
+  const std::string& String() const { return text_; }
+
+  friend bool operator==(const GrainIdentity& a, const GrainIdentity& b) {
+    return a.text_ == b.text_;
+  }
+  friend bool operator!=(const GrainIdentity& a, const GrainIdentity& b) { return !(a == b); }
+
+ private:
+  GrainIdentity(std::string text, std::size_t kind_len)
+      : text_(std::move(text)), kind_len_(kind_len) {}
+  std::string text_;
+  std::size_t kind_len_ = 0;
+};
+
+struct GrainIdentityHash {
+  std::size_t operator()(const GrainIdentity& id) const {
+    return std::hash<std::string>()(id.String());
+  }
+};
+
+struct GrainOptions {
+  // One OnActivate attempt may take this long; a slower one counts as failed.
+  Duration activation_timeout = std::chrono::seconds(5);
+  // Attempts after the first failed OnActivate (then the failure is reported
+  // to the callers waiting for this activation).
+  int activation_retries = 2;
+  Duration activation_backoff = std::chrono::milliseconds(10);
+  // Deactivate after this much idle time; ignored when long_lived.
+  Duration deactivate_after = std::chrono::minutes(2);
+  bool long_lived = false;
+  // Messages waiting at most; 0: unbounded. A full mailbox refuses with
+  // kMailboxFull to the caller (and a dead letter), nothing silently lost.
+  std::size_t mailbox_capacity = 0;
+  std::vector<std::shared_ptr<Dependency>> dependencies;
+  // Keep this grain where it is: no relocation path (node leave, failover,
+  // rebalancing) moves it. Recorded with the grain's identity and kept across
+  // deactivations (unlike GoAkt v3.14, where the flag was silently reset).
+  bool disable_relocation = false;
+
+  GrainOptions& WithActivationTimeout(Duration d) {
+    activation_timeout = d;
+    return *this;
+  }
+  GrainOptions& WithActivationRetries(int n, Duration backoff = std::chrono::milliseconds(10)) {
+    activation_retries = n;
+    activation_backoff = backoff;
+    return *this;
+  }
+  GrainOptions& WithDeactivateAfter(Duration d) {
+    deactivate_after = d;
+    long_lived = false;
+    return *this;
+  }
+  GrainOptions& WithLongLived() {
+    long_lived = true;
+    return *this;
+  }
+  GrainOptions& WithMailboxCapacity(std::size_t n) {
+    mailbox_capacity = n;
+    return *this;
+  }
+  GrainOptions& WithDependencies(std::vector<std::shared_ptr<Dependency>> deps) {
+    dependencies = std::move(deps);
+    return *this;
+  }
+  GrainOptions& WithGrainDisableRelocation() {
+    disable_relocation = true;
+    return *this;
+  }
+};
+
+// What a grain sees while it activates or deactivates.
+class GrainActivation {
+ public:
+  const GrainIdentity& Self() const { return *id_; }
+  ActorSystem& system() const;
+  Logger& logger() const;
+  std::shared_ptr<Dependency> GetDependency(std::string_view id) const;
+  std::shared_ptr<Extension> GetExtension(std::string_view id) const;
+  // When this activation attempt counts as timed out.
+  TimePoint deadline() const { return deadline_; }
+
+  // Internal.
+  GrainActivation(Context* ctx, const GrainIdentity* id, TimePoint deadline)
+      : ctx_(ctx), id_(id), deadline_(deadline) {}
+
+ private:
+  Context* ctx_;
+  const GrainIdentity* id_;
+  TimePoint deadline_;
+};
+
+// What a grain can do while it handles one message. Valid only during
+// OnReceive: contexts come from a bounded per-thread pool and are recycled
+// after the call; a context used after its call refuses with
+// kFailedPrecondition instead of touching someone else's request.
+class GrainContext {
+ public:
+  const GrainIdentity& Self() const;
+  ActorSystem& system() const;
+  Logger& logger() const;
+  const Message& message() const;
+  Message& message();
+  const PID& sender() const;
+  template <typename... Fs>
+  bool Match(Fs&&... fs) {
+    return raw().Match(std::forward<Fs>(fs)...);
+  }
+
+  // Answers the request (Ask) or, for a Tell with a sender, tells the sender.
+  Status Reply(Message reply);
+  // Fails the request with a typed error (the caller gets `error` as is);
+  // the grain stays active and keeps its state.
+  void Err(Status error);
+  // Acknowledges without a reply: an Ask completes with an empty message
+  // (an akt.remote.Ack across processes). Each request is answered once: a
+  // later Reply/Err on the same request is refused, never sent twice.
+  void NoErr();
+  // The message is not for this grain: the caller gets kUnhandled.
+  void Unhandled();
+
+  // Other grains and actors. Asks never block: they continue in Then(...).
+  Status TellGrain(const GrainIdentity& id, Message msg);
+  RequestBuilder AskGrain(const GrainIdentity& id, Message msg, Duration timeout);
+  Status Tell(const PID& to, Message msg);
+  RequestBuilder Ask(const PID& to, Message msg, Duration timeout);
+  // Runs `task` on the blocking pool and sends its result to a grain / an actor.
+  Status PipeToGrain(const GrainIdentity& id, std::function<Result<Message>()> task);
+  Status PipeTo(const PID& to, std::function<Result<Message>()> task);
+
+  std::shared_ptr<Dependency> GetDependency(std::string_view id) const;
+  std::shared_ptr<Extension> GetExtension(std::string_view id) const;
+
+  // The underlying actor context (advanced use; same lifetime rules).
+  ReceiveContext& raw() const;
+  // False once the call this context was made for has returned.
+  bool valid() const;
+
+  // Internal: contexts are pooled (see GrainContextPoolStats).
+  struct Slot;
+  explicit GrainContext(Slot* slot, uint64_t generation) : slot_(slot), generation_(generation) {}
+
+ private:
+  Slot* slot_;
+  uint64_t generation_;
+};
+
+struct GrainContextPoolStats {
+  uint64_t created = 0;   // context slots ever allocated (bounded per thread)
+  uint64_t reused = 0;    // acquisitions served by a recycled slot
+};
+GrainContextPoolStats GetGrainContextPoolStats();
+
+class Grain {
+ public:
+  virtual ~Grain() = default;
+  // Load state; a failure (error or exception) is retried per the options.
+  virtual Status OnActivate(GrainActivation& activation) { return Status(); }
+  virtual void OnReceive(GrainContext& ctx) = 0;
+  // Save state; runs when the grain deactivates (idle, or the system stops).
+  virtual Status OnDeactivate(GrainActivation& activation) { return Status(); }
+};
+
+using GrainFactory = std::function<std::unique_ptr<Grain>()>;
+
+template <typename G, typename... Args>
+GrainFactory MakeGrainFactory(Args... args) {
+  return [args...]() -> std::unique_ptr<Grain> { return std::make_unique<G>(args...); };
+}
+
+struct GrainInfo {
+  GrainIdentity id;
+  PID pid;
+  bool disable_relocation = false;
+  uint64_t activations = 0;  // of this identity in this system so far
+};
+
+}  // namespace akt

@@ -1,0 +1,71 @@
+// The grain registry of one actor system: kinds, the directory of active
+// grains (exactly one activation per identity), delivery with re-activation.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "akt/grain.h"
+#include "envelope.h"
+
+namespace akt::internal {
+
+class SystemImpl;
+class ActorCell;
+
+class GrainRegistry {
+ public:
+  explicit GrainRegistry(SystemImpl* sys) : sys_(sys) {}
+  static GrainRegistry* Of(SystemImpl* sys);
+
+  Status RegisterKind(std::string kind, GrainFactory factory, GrainOptions defaults);
+  // The active grain, or a new activation. `options` null: the kind's.
+  Result<PID> GetOrActivate(const GrainIdentity& id, const GrainOptions* options);
+  // Takes ownership of `e`; hands it to the grain's current activation
+  // (activating it, and again if the one found is just deactivating). On
+  // failure the requester, if any, got the error.
+  Status Deliver(const GrainIdentity& id, Envelope* e);
+  // Called by a deactivating grain: forgets it (if the entry still names it).
+  void Forget(const std::string& key, ActorCell* cell);
+  std::vector<GrainInfo> Active();
+  std::vector<GrainIdentity> Relocatable();
+  bool HasKind(std::string_view kind);
+
+ private:
+  struct Kind {
+    GrainFactory factory;
+    GrainOptions defaults;
+  };
+  struct Entry {
+    PID pid;
+    GrainIdentity id;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Entry> map;
+  };
+  Shard& ShardFor(const std::string& key);
+
+  SystemImpl* sys_;
+  std::array<Shard, 16> shards_;
+  std::mutex mu_;  // kinds and records
+  std::unordered_map<std::string, Kind> kinds_;
+  struct Record {
+    bool disable_relocation = false;  // sticks to the identity once set
+    uint64_t activations = 0;
+  };
+  std::unordered_map<std::string, Record> records_;
+};
+
+// For the remoting layer: delivers to the grain named by an actor name
+// "grain:<kind>/<name>" (activating it). kNotFound when the name is not a
+// grain name or its kind is unknown.
+Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e);
+Result<PID> ActivateGrainByIdentity(SystemImpl* sys, std::string_view kind, std::string_view name);
+constexpr std::string_view kGrainActorPrefix = "grain:";
+
+}  // namespace akt::internal

@@ -1,0 +1,568 @@
+#include <akt/grain.h>
+#include <akt/pipe_to.h>
+#include <akt/system.h>
+
+#include <chrono>
+#include <exception>
+#include <thread>
+
+#include "actor_cell.h"
+#include "grain_registry.h"
+#include "reply_slot.h"
+#include "system_impl.h"
+
+namespace akt {
+
+// ---------------------------------------------------------------------------
+// Identity.
+
+namespace {
+bool KindChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+bool NameChar(char c) { return KindChar(c) || c == ':' || c == '@' || c == '=' || c == '+'; }
+}  // namespace
+
+Result<GrainIdentity> GrainIdentity::Make(std::string_view kind, std::string_view name) {
+  if (kind.empty() || name.empty()) {
+    return InvalidArgumentError("a grain identity needs a kind and a name");
+  }
+  if (kind.size() > 63) return InvalidArgumentError("a grain kind has at most 63 characters");
+  if (kind.size() + 1 + name.size() > 255) {
+    return InvalidArgumentError("a grain identity (kind/name) has at most 255 characters");
+  }
+  for (char c : kind) {
+    if (!KindChar(c)) {
+      return InvalidArgumentError("grain kind '" + std::string(kind) +
+                                  "' may use only letters, digits, '_', '.', '-'");
+    }
+  }
+  for (char c : name) {
+    if (!NameChar(c)) {
+      return InvalidArgumentError("grain name '" + std::string(name) +
+                                  "' may use only letters, digits and _ . - : @ = +");
+    }
+  }
+  std::string text;
+  text.reserve(kind.size() + 1 + name.size());
+  text.append(kind).push_back('/');
+  text.append(name);
+  return GrainIdentity(std::move(text), kind.size());
+}
+
+Result<GrainIdentity> GrainIdentity::Parse(std::string_view text) {
+  std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return InvalidArgumentError("'" + std::string(text) + "' is not kind/name");
+  }
+  return Make(text.substr(0, slash), text.substr(slash + 1));
+}
+
+// ---------------------------------------------------------------------------
+// Context pool.
+
+struct GrainContext::Slot {
+  ReceiveContext* rc = nullptr;  // null while not in a call
+  const GrainIdentity* id = nullptr;
+  uint64_t generation = 0;
+  Slot* next_free = nullptr;
+};
+
+namespace {
+
+std::atomic<uint64_t> g_slots_created{0};
+std::atomic<uint64_t> g_slots_reused{0};
+
+// Per thread: slots are never freed while the thread lives (a stale context
+// only ever sees a bumped generation), and a thread needs one per nested
+// call, so the pool is bounded by threads x nesting depth.
+struct SlotPool {
+  GrainContext::Slot* free = nullptr;
+  std::vector<std::unique_ptr<GrainContext::Slot>> owned;
+  GrainContext::Slot* Acquire() {
+    if (free != nullptr) {
+      GrainContext::Slot* s = free;
+      free = s->next_free;
+      g_slots_reused.fetch_add(1, std::memory_order_relaxed);
+      return s;
+    }
+    owned.push_back(std::make_unique<GrainContext::Slot>());
+    g_slots_created.fetch_add(1, std::memory_order_relaxed);
+    return owned.back().get();
+  }
+  void Release(GrainContext::Slot* s) {
+    s->rc = nullptr;
+    s->generation++;
+    s->next_free = free;
+    free = s;
+  }
+};
+thread_local SlotPool t_slots;
+
+const PID kNoPid;
+Message kNoMessage;
+
+Status Stale() {
+  return FailedPreconditionError("this GrainContext belongs to a call that has returned");
+}
+
+}  // namespace
+
+GrainContextPoolStats GetGrainContextPoolStats() {
+  return {g_slots_created.load(), g_slots_reused.load()};
+}
+
+bool GrainContext::valid() const {
+  return slot_ != nullptr && slot_->rc != nullptr && slot_->generation == generation_;
+}
+ReceiveContext& GrainContext::raw() const { return *slot_->rc; }
+const GrainIdentity& GrainContext::Self() const { return *slot_->id; }
+ActorSystem& GrainContext::system() const { return slot_->rc->system(); }
+Logger& GrainContext::logger() const { return slot_->rc->logger(); }
+const Message& GrainContext::message() const { return valid() ? slot_->rc->message() : kNoMessage; }
+Message& GrainContext::message() { return valid() ? slot_->rc->message() : kNoMessage; }
+const PID& GrainContext::sender() const { return valid() ? slot_->rc->sender() : kNoPid; }
+
+Status GrainContext::Reply(Message reply) {
+  if (!valid()) return Stale();
+  return slot_->rc->Reply(std::move(reply));
+}
+
+void GrainContext::Err(Status error) {
+  if (!valid()) return;
+  internal::Envelope* e = slot_->rc->envelope();
+  if (e->expects_reply()) {
+    internal::ActorCell::FailReply(e, std::move(error));
+  } else if (e->reply_kind != internal::ReplyKind::kAnswered) {
+    slot_->rc->logger().Log(LogLevel::kDebug, "grain " + slot_->id->String() +
+                                                  " reported an error for a tell: " +
+                                                  error.ToString());
+  }
+}
+
+void GrainContext::NoErr() {
+  if (!valid()) return;
+  internal::Envelope* e = slot_->rc->envelope();
+  if (e->expects_reply()) slot_->rc->Reply(Message()).IgnoreError();
+}
+
+void GrainContext::Unhandled() {
+  if (valid()) slot_->rc->Unhandled();
+}
+
+Status GrainContext::TellGrain(const GrainIdentity& id, Message msg) {
+  if (!valid()) return Stale();
+  internal::ActorCell* self = slot_->rc->self().cell();
+  internal::Envelope* e = internal::NewEnvelope();
+  e->msg = std::move(msg);
+  self->AddRef();
+  e->sender = self;
+  return internal::GrainRegistry::Of(self->system())->Deliver(id, e);
+}
+
+RequestBuilder GrainContext::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
+  Result<PID> pid = valid() ? system().GrainOf(id) : Result<PID>(Stale());
+  // An unknown kind or a stale context: the request goes to an empty PID and
+  // its continuation gets kNotFound.
+  return slot_->rc->Request(pid.ok() ? *pid : PID(), std::move(msg), timeout);
+}
+
+Status GrainContext::Tell(const PID& to, Message msg) {
+  if (!valid()) return Stale();
+  return slot_->rc->Tell(to, std::move(msg));
+}
+
+RequestBuilder GrainContext::Ask(const PID& to, Message msg, Duration timeout) {
+  return slot_->rc->Request(to, std::move(msg), timeout);
+}
+
+Status GrainContext::PipeToGrain(const GrainIdentity& id, std::function<Result<Message>()> task) {
+  if (!valid()) return Stale();
+  Result<PID> pid = system().GrainOf(id);
+  if (!pid.ok()) return pid.status();
+  return akt::PipeTo(*slot_->rc, *pid, std::move(task));
+}
+
+Status GrainContext::PipeTo(const PID& to, std::function<Result<Message>()> task) {
+  if (!valid()) return Stale();
+  return akt::PipeTo(*slot_->rc, to, std::move(task));
+}
+
+std::shared_ptr<Dependency> GrainContext::GetDependency(std::string_view id) const {
+  return valid() ? slot_->rc->GetDependency(id) : nullptr;
+}
+std::shared_ptr<Extension> GrainContext::GetExtension(std::string_view id) const {
+  return valid() ? slot_->rc->system().GetExtension(id) : nullptr;
+}
+
+ActorSystem& GrainActivation::system() const { return ctx_->system(); }
+Logger& GrainActivation::logger() const { return ctx_->logger(); }
+std::shared_ptr<Dependency> GrainActivation::GetDependency(std::string_view id) const {
+  return ctx_->GetDependency(id);
+}
+std::shared_ptr<Extension> GrainActivation::GetExtension(std::string_view id) const {
+  return ctx_->system().GetExtension(id);
+}
+
+namespace internal {
+
+namespace {
+
+std::string DescribeException(std::exception_ptr p) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+struct ActivateNow {};
+
+// What outlives the grain actor's instance: the drain hook runs after the
+// actor object is gone.
+struct GrainShared {
+  bool failed = false;
+  Status activation_error;
+};
+
+// The actor behind one activation of a grain.
+class GrainActor final : public Actor {
+ public:
+  GrainActor(GrainRegistry* registry, GrainIdentity id, GrainFactory factory, GrainOptions options)
+      : registry_(registry),
+        id_(std::move(id)),
+        factory_(std::move(factory)),
+        options_(std::move(options)),
+        shared_(std::make_shared<GrainShared>()) {}
+
+  Status PreStart(Context& ctx) override {
+    cell_ = ctx.self().cell();
+    GrainRegistry* registry = registry_;
+    GrainIdentity id = id_;
+    std::shared_ptr<GrainShared> shared = shared_;
+    SystemImpl* sys = cell_->system();
+    // Messages still queued when this activation ends go to the next one
+    // (or, if it never activated, fail with the activation error).
+    cell_->SetDrainHook([registry, id, shared, sys](Envelope* e) {
+      if (shared->failed) {
+        ActorCell::FailReply(e, shared->activation_error);
+        sys->DeadLetter(e, DeadLetterReason::kStopped, nullptr, id.String());
+        return;
+      }
+      registry->Deliver(id, e).IgnoreError();
+    });
+    // The activation runs as this actor's first message, not here: Spawn
+    // returns at once and callers' messages queue behind it.
+    return ctx.self().Tell(ActivateNow{});
+  }
+
+  void Receive(ReceiveContext& rc) override {
+    if (rc.message().Is<ActivateNow>()) {
+      Activate(rc);
+      return;
+    }
+    if (shared_->failed) {
+      if (rc.envelope()->expects_reply()) ActorCell::FailReply(rc.envelope(), shared_->activation_error);
+      return;
+    }
+    GrainContext::Slot* slot = t_slots.Acquire();
+    slot->rc = &rc;
+    slot->id = &id_;
+    GrainContext gctx(slot, slot->generation);
+    try {
+      grain_->OnReceive(gctx);
+    } catch (...) {
+      // A typed error to the caller; the grain keeps its state and goes on.
+      Envelope* e = rc.envelope();
+      if (e->expects_reply()) {
+        ActorCell::FailReply(e, Status(StatusCode::kActorFailed,
+                                       "grain " + id_.String() + " failed: " +
+                                           DescribeException(std::current_exception())));
+      } else {
+        rc.logger().Log(LogLevel::kWarn, "grain " + id_.String() + " failed on a tell: " +
+                                             DescribeException(std::current_exception()));
+      }
+    }
+    t_slots.Release(slot);
+  }
+
+  Status PostStop(Context& ctx) override {
+    if (activated_ && grain_) {
+      GrainActivation a(&ctx, &id_, Clock::now() + options_.activation_timeout);
+      try {
+        Status s = grain_->OnDeactivate(a);
+        if (!s.ok()) {
+          ctx.logger().Log(LogLevel::kWarn,
+                           "OnDeactivate of grain " + id_.String() + ": " + s.ToString());
+        }
+      } catch (...) {
+        ctx.logger().Log(LogLevel::kWarn, "OnDeactivate of grain " + id_.String() + " threw: " +
+                                              DescribeException(std::current_exception()));
+      }
+    }
+    grain_.reset();
+    // Only now may a new activation of this identity start.
+    registry_->Forget(id_.String(), cell_);
+    return Status();
+  }
+
+ private:
+  void Activate(ReceiveContext& rc) {
+    Status last;
+    int attempts = 1 + std::max(0, options_.activation_retries);
+    for (int i = 0; i < attempts; ++i) {
+      if (i > 0) std::this_thread::sleep_for(options_.activation_backoff);
+      std::unique_ptr<Grain> g;
+      try {
+        g = factory_();
+      } catch (...) {
+        last = Status(StatusCode::kActivationFailed,
+                      "grain factory threw: " + DescribeException(std::current_exception()));
+        continue;
+      }
+      if (!g) {
+        last = Status(StatusCode::kActivationFailed, "the grain factory returned null");
+        continue;
+      }
+      auto start = Clock::now();
+      GrainActivation a(&rc, &id_, start + options_.activation_timeout);
+      try {
+        last = g->OnActivate(a);
+      } catch (...) {
+        last = Status(StatusCode::kActivationFailed,
+                      "OnActivate threw: " + DescribeException(std::current_exception()));
+      }
+      if (last.ok() && Clock::now() - start > options_.activation_timeout) {
+        last = TimeoutError("OnActivate took longer than the activation timeout");
+      }
+      if (last.ok()) {
+        grain_ = std::move(g);
+        activated_ = true;
+        return;
+      }
+    }
+    shared_->failed = true;
+    shared_->activation_error =
+        Status(StatusCode::kActivationFailed,
+               "grain " + id_.String() + " failed to activate after " + std::to_string(attempts) +
+                   " attempt(s): " + last.ToString());
+    rc.logger().Log(LogLevel::kWarn, shared_->activation_error.message());
+    rc.self().Stop();  // queued messages fail with the activation error
+  }
+
+  GrainRegistry* registry_;
+  GrainIdentity id_;
+  GrainFactory factory_;
+  GrainOptions options_;
+  std::shared_ptr<GrainShared> shared_;
+  std::unique_ptr<Grain> grain_;
+  bool activated_ = false;
+  ActorCell* cell_ = nullptr;
+};
+
+GrainRegistry* MakeRegistry(SystemImpl* sys) { return new GrainRegistry(sys); }
+
+}  // namespace
+
+GrainRegistry* GrainRegistry::Of(SystemImpl* sys) { return sys->grains<GrainRegistry>(&MakeRegistry); }
+
+GrainRegistry::Shard& GrainRegistry::ShardFor(const std::string& key) {
+  return shards_[std::hash<std::string>()(key) % shards_.size()];
+}
+
+Status GrainRegistry::RegisterKind(std::string kind, GrainFactory factory, GrainOptions defaults) {
+  if (!factory) return InvalidArgumentError("grain kind " + kind + " has no factory");
+  Result<GrainIdentity> probe = GrainIdentity::Make(kind, "x");
+  if (!probe.ok()) return probe.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!kinds_.emplace(std::move(kind), Kind{std::move(factory), std::move(defaults)}).second) {
+    return AlreadyExistsError("grain kind " + std::string(probe->kind()) + " is already registered");
+  }
+  return Status();
+}
+
+bool GrainRegistry::HasKind(std::string_view kind) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return kinds_.count(std::string(kind)) != 0;
+}
+
+Result<PID> GrainRegistry::GetOrActivate(const GrainIdentity& id, const GrainOptions* options) {
+  const std::string& key = id.String();
+  Shard& shard = ShardFor(key);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.map.find(key);
+  if (it != shard.map.end()) {
+    if (it->second.pid.cell()->life() != ActorCell::Life::kTerminated) return it->second.pid;
+    shard.map.erase(it);  // its Forget is on the way
+  }
+  GrainFactory factory;
+  GrainOptions opts;
+  {
+    std::lock_guard<std::mutex> klock(mu_);
+    auto k = kinds_.find(std::string(id.kind()));
+    if (k == kinds_.end()) {
+      return NotFoundError("no grain kind '" + std::string(id.kind()) + "' is registered");
+    }
+    factory = k->second.factory;
+    opts = options != nullptr ? *options : k->second.defaults;
+    Record& r = records_[key];
+    // The relocation flag sticks to the identity: once disabled, every later
+    // activation keeps it, whatever options it is given.
+    r.disable_relocation = r.disable_relocation || opts.disable_relocation;
+    opts.disable_relocation = r.disable_relocation;
+    r.activations++;
+  }
+  SpawnOptions so;
+  if (opts.mailbox_capacity > 0) so.mailbox = MailboxSpec::Bounded(opts.mailbox_capacity);
+  if (!opts.long_lived) so.passivation = PassivationStrategy::TimeBased(opts.deactivate_after);
+  so.dependencies = opts.dependencies;
+  // A failure stays with the caller; the grain keeps its state (GrainActor
+  // catches what OnReceive throws, so this rule is for akt's own errors).
+  so.WithSupervisor(Supervisor().ClearRules().WithAnyErrorDirective(Directive::kResume));
+  GrainRegistry* self = this;
+  Result<PID> pid = sys_->Spawn(
+      nullptr, std::string(kGrainActorPrefix) + key,
+      [self, id, factory, opts]() -> std::unique_ptr<Actor> {
+        return std::make_unique<GrainActor>(self, id, factory, opts);
+      },
+      so, /*validate_name=*/false);
+  if (!pid.ok()) return pid.status();
+  shard.map.emplace(key, Entry{*pid, id});
+  return pid;
+}
+
+void GrainRegistry::Forget(const std::string& key, ActorCell* cell) {
+  Shard& shard = ShardFor(key);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.map.find(key);
+  if (it != shard.map.end() && it->second.pid.cell() == cell) shard.map.erase(it);
+}
+
+Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e) {
+  Status last;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    Result<PID> pid = GetOrActivate(id, nullptr);
+    if (!pid.ok()) {
+      ActorCell::FailReply(e, pid.status());
+      sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, id.String());
+      return pid.status();
+    }
+    Status s;
+    if (pid->cell()->TryPostUser(e, &s)) return s;
+    last = s;
+    // That activation just ended; the next lookup starts a new one.
+    if (attempt > 2) std::this_thread::yield();
+  }
+  Status s = UnavailableError("grain " + id.String() + " keeps deactivating: " + last.ToString());
+  ActorCell::FailReply(e, s);
+  sys_->DeadLetter(e, DeadLetterReason::kStopped, nullptr, id.String());
+  return s;
+}
+
+std::vector<GrainInfo> GrainRegistry::Active() {
+  std::vector<GrainInfo> out;
+  for (Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    for (auto& [key, entry] : shard.map) {
+      if (entry.pid.cell()->life() == ActorCell::Life::kTerminated) continue;
+      out.push_back(GrainInfo{entry.id, entry.pid, false, 0});
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (GrainInfo& g : out) {
+    const Record& r = records_[g.id.String()];
+    g.disable_relocation = r.disable_relocation;
+    g.activations = r.activations;
+  }
+  return out;
+}
+
+std::vector<GrainIdentity> GrainRegistry::Relocatable() {
+  std::vector<GrainIdentity> out;
+  for (GrainInfo& g : Active()) {
+    if (!g.disable_relocation) out.push_back(g.id);
+  }
+  return out;
+}
+
+Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e) {
+  Result<GrainIdentity> id = actor_name.substr(0, kGrainActorPrefix.size()) == kGrainActorPrefix
+                                 ? GrainIdentity::Parse(actor_name.substr(kGrainActorPrefix.size()))
+                                 : Result<GrainIdentity>(NotFoundError("not a grain"));
+  if (!id.ok()) {
+    ActorCell::FailReply(e, id.status());
+    FreeEnvelope(e);
+    return id.status();
+  }
+  return GrainRegistry::Of(sys)->Deliver(*id, e);
+}
+
+Result<PID> ActivateGrainByIdentity(SystemImpl* sys, std::string_view kind, std::string_view name) {
+  Result<GrainIdentity> id = GrainIdentity::Make(kind, name);
+  if (!id.ok()) return id.status();
+  return GrainRegistry::Of(sys)->GetOrActivate(*id, nullptr);
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------
+// ActorSystem's grain API.
+
+Status ActorSystem::RegisterGrainKind(std::string kind, GrainFactory factory) {
+  return RegisterGrainKind(std::move(kind), std::move(factory), GrainOptions());
+}
+
+Status ActorSystem::RegisterGrainKind(std::string kind, GrainFactory factory,
+                                      const GrainOptions& defaults) {
+  return internal::GrainRegistry::Of(&impl())->RegisterKind(std::move(kind), std::move(factory),
+                                                           defaults);
+}
+
+Result<PID> ActorSystem::GrainOf(const GrainIdentity& id) {
+  return internal::GrainRegistry::Of(&impl())->GetOrActivate(id, nullptr);
+}
+
+Result<PID> ActorSystem::GrainOf(const GrainIdentity& id, const GrainOptions& options) {
+  return internal::GrainRegistry::Of(&impl())->GetOrActivate(id, &options);
+}
+
+Status ActorSystem::TellGrain(const GrainIdentity& id, Message msg) {
+  internal::Envelope* e = internal::NewEnvelope();
+  e->msg = std::move(msg);
+  return internal::GrainRegistry::Of(&impl())->Deliver(id, e);
+}
+
+Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
+  internal::SystemImpl& sys = impl();
+  if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
+  if (internal::InActorTurn()) {
+    return FailedPreconditionError(
+        "blocking AskGrain from inside an actor; use GrainContext::AskGrain(...).Then(...)");
+  }
+  internal::ReplySlot* slot = sys.slots().Acquire();
+  internal::Envelope* e = internal::NewEnvelope();
+  e->msg = std::move(msg);
+  e->reply_kind = internal::ReplyKind::kSlot;
+  e->slot = slot;  // the envelope's reference
+  TimePoint deadline = sys.Now() + timeout;
+  internal::GrainRegistry::Of(&sys)->Deliver(id, e).IgnoreError();  // failures fail the slot
+  Result<Message> r = slot->Wait(deadline, sys.options().idle_spin);
+  slot->Release();
+  if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
+    return TimeoutError("ask to grain " + id.String() + " timed out");
+  }
+  return r;
+}
+
+std::vector<GrainInfo> ActorSystem::ActiveGrains() const {
+  return internal::GrainRegistry::Of(&impl())->Active();
+}
+
+std::vector<GrainIdentity> ActorSystem::RelocatableGrains() const {
+  return internal::GrainRegistry::Of(&impl())->Relocatable();
+}
+
+}  // namespace akt
