@@ -98,6 +98,17 @@ TEST(RemoteProcess, TellAskAndSpawnAcrossProcesses) {
   Result<akt::test::Total> t = acc->Ask<akt::test::Total>(akt::test::GetTotal(), 10s);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->value(), 10000);
+
+  // A grain in the other process, activated there by its first message.
+  GrainIdentity gid = *GrainIdentity::Make("pcounter", "device-9");
+  for (int i = 0; i < 10; ++i) {
+    akt::test::Add add;
+    add.set_amount(3);
+    ASSERT_TRUE(me.remoting->TellGrain(node.endpoint(), gid, add).ok());
+  }
+  Result<Message> g = me.remoting->AskGrain(node.endpoint(), gid, akt::test::GetTotal(), 5s);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->As<akt::test::Total>()->value(), 30);
   me.Stop();
   EXPECT_EQ(node.Finish(), 0);
 }

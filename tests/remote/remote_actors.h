@@ -70,7 +70,37 @@ class ConfigDep : public Dependency {
   std::string value_;
 };
 
+// A grain counting Adds; answers GetTotal and Ping; NoErr on Add.
+class ProtoCounterGrain : public Grain {
+ public:
+  void OnReceive(GrainContext& ctx) override {
+    ctx.Match(
+        [&](const akt::test::Add& a) {
+          total_ += a.amount();
+          ctx.NoErr();
+        },
+        [&](const akt::test::GetTotal&) {
+          akt::test::Total t;
+          t.set_value(total_);
+          ctx.Reply(std::move(t)).IgnoreError();
+        },
+        [&](const akt::test::Ping& p) {
+          akt::test::Pong out;
+          out.set_n(p.n());
+          out.set_text(std::string(ctx.Self().String()));
+          ctx.Reply(std::move(out)).IgnoreError();
+        });
+  }
+
+ private:
+  int64_t total_ = 0;
+};
+
 inline void RegisterTestKinds(ActorSystem& system, Remoting& remoting) {
+  system.RegisterGrainKind("pcounter", MakeGrainFactory<ProtoCounterGrain>()).IgnoreError();
+  GrainOptions brief;
+  brief.WithDeactivateAfter(std::chrono::milliseconds(50));
+  system.RegisterGrainKind("pbrief", MakeGrainFactory<ProtoCounterGrain>(), brief).IgnoreError();
   remoting.RegisterKind("echo", Context::MakeFactory<RemoteEcho>()).IgnoreError();
   remoting.RegisterKind("silent", Context::MakeFactory<SilentActor>()).IgnoreError();
   system
