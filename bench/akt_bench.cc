@@ -13,6 +13,7 @@
 //   timers        TIMER_ACTORS=100000 TIMER_INTERVAL_MS=100 TIMER_SECONDS=5
 //                 timer_fires_per_sec, fire_accuracy, cpu_percent, peak_rss_mb
 //   remote_pingpong, remote_oneway, remote_ask (+ _zstd, _tls): see remote_bench.cc
+//   grain_tell, grain_ask, grain_tell_remote, grain_ask_remote: see grain_bench.cc
 // Exit status: 0 done, 2 bad usage, 3 unknown workload.
 //
 // What is timed matches the CAF and Erlang peers in bench/peers/.
@@ -497,10 +498,13 @@ void Timers() {
 }  // namespace
 
 int RunRemoteWorkload(int argc, char** argv);  // remote_bench.cc
+int RunGrainWorkload(int argc, char** argv);   // grain_bench.cc
 
 int main(int argc, char** argv) {
   if (argc > 1) {
     int rc = RunRemoteWorkload(argc, argv);
+    if (rc >= 0) return rc;
+    rc = RunGrainWorkload(argc, argv);
     if (rc >= 0) return rc;
   }
   const char* w = argc > 1 ? argv[1] : std::getenv("WORKLOAD");

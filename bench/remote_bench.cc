@@ -27,6 +27,9 @@
 
 extern char** environ;
 
+void SetUpGrainHost(akt::ActorSystem& system);  // grain_bench.cc
+int RunGrainRemoteClient(const std::string& w, akt::Remoting& remoting, const std::string& ep);
+
 namespace {
 
 using BClock = std::chrono::steady_clock;
@@ -132,6 +135,7 @@ int Server(const std::string& mode) {
   }
   (void)system.Spawn<Pong>("pong");
   (void)system.Spawn<Sink>("sink");
+  SetUpGrainHost(system);
   std::printf("PORT %u\n", (*r)->port());
   std::fflush(stdout);
   char buf[64];
@@ -339,6 +343,11 @@ int Client(const std::string& workload, const std::string& base, const std::stri
   }
   akt::Remoting* remoting = *r;
   std::string ep = "127.0.0.1:" + std::to_string(child.port);
+  if (base.rfind("grain_", 0) == 0) {
+    int rc = RunGrainRemoteClient(workload, *remoting, ep);
+    system.Stop().IgnoreError();
+    return rc;
+  }
   std::string target = base == "remote_oneway" ? "sink" : "pong";
   auto pid = remoting->Lookup(ep, target, 10s);
   if (!pid.ok()) {
@@ -395,6 +404,7 @@ int Client(const std::string& workload, const std::string& base, const std::stri
 int RunRemoteWorkload(int argc, char** argv) {
   std::string w = argv[1];
   if (w == "remote_server") return Server(argc > 2 ? argv[2] : "plain");
+  if (w == "grain_tell_remote" || w == "grain_ask_remote") return Client(w, w, "plain");
   for (const char* base : {"remote_pingpong", "remote_oneway", "remote_ask"}) {
     std::string b = base;
     if (w == b) return Client(w, b, "plain");

@@ -124,6 +124,10 @@ struct RemoteOptions {
   // blocks (a sleeping thread takes tens of microseconds to wake). Costs CPU
   // only while messages flow; zero disables it.
   Duration io_spin = std::chrono::microseconds(50);
+  // A thread blocked in Ask on a remote PID busy-waits this long for the
+  // answer before it sleeps (a remote round trip takes tens of microseconds;
+  // waking a sleeping thread costs about as much again).
+  Duration ask_spin = std::chrono::microseconds(200);
   std::shared_ptr<ContextPropagator> propagator;  // null: DefaultPropagator()
 };
 
@@ -198,10 +202,14 @@ class Remoting {
 
   RemotingStats Stats() const;
 
-  // Grains hosted by another node: activated there on demand. A grain of
-  // this node (endpoint() == `endpoint`) is reached locally, never over the
-  // network. The PID stays valid across the grain's deactivations: the node
-  // re-activates it on the next message.
+  // Grains hosted by another node. A grain of this node (endpoint() ==
+  // `endpoint`) is reached locally, never over the network. A remote grain
+  // PID stays valid across the grain's deactivations: the node activates it
+  // again on the next message.
+  // GrainOf activates the grain there now (one round trip) and reports an
+  // unknown kind at once; TellGrain/AskGrain need no round trip of their own:
+  // the first message activates the grain (an unknown kind then fails that
+  // ask with kNotFound; a tell's failure comes back as an error frame).
   Result<PID> GrainOf(std::string_view endpoint, const GrainIdentity& id,
                       Duration timeout = std::chrono::seconds(5));
   Status TellGrain(std::string_view endpoint, const GrainIdentity& id, Message msg);

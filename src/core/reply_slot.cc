@@ -1,5 +1,7 @@
 #include "reply_slot.h"
 
+#include <thread>
+
 #include "futex.h"
 
 namespace akt::internal {
@@ -53,10 +55,16 @@ Result<Message> ReplySlot::Wait(TimePoint deadline, Duration spin, bool (*pump)(
     // Spin first: a reply usually comes within microseconds, and a futex
     // sleep + wake costs tens of microseconds on a VM.
     TimePoint spin_until = Clock::now() + spin;
+    // A long spin (a remote ask) yields now and then: the threads that
+    // bring the answer (an I/O thread, a worker) may need this core.
+    const bool yielding = spin > std::chrono::microseconds(100);
     uint32_t n = 0;
     while (state_.load(std::memory_order_acquire) != kDone) {
       CpuRelax();
-      if ((++n & 63) == 0 && Clock::now() >= spin_until) break;
+      if ((++n & 63) == 0) {
+        if (Clock::now() >= spin_until) break;
+        if (yielding) std::this_thread::yield();
+      }
     }
     while (true) {
       uint32_t s = state_.load(std::memory_order_acquire);

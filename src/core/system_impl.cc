@@ -153,6 +153,13 @@ Status SystemImpl::SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks) {
   return Status();
 }
 
+Duration SystemImpl::ask_spin(const ActorCell* target) const {
+  if (target != nullptr && target->is_remote() && remote_ask_spin_ > options_.idle_spin) {
+    return remote_ask_spin_;
+  }
+  return options_.idle_spin;
+}
+
 Status SystemImpl::RemotePost(ActorCell* proxy, Envelope* e) {
   if (!remote_hooks_ || state() == State::kStopped) {
     Status s = SystemStoppedError("remoting of " + options_.name + " is stopped");
@@ -420,7 +427,7 @@ Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout
     std::pair<SystemImpl*, TimePoint> arg{this, deadline};
     r = slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg);
   } else {
-    r = slot->Wait(deadline, options_.idle_spin);
+    r = slot->Wait(deadline, ask_spin(target));
   }
   slot->Release();  // the asker's reference
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
@@ -462,7 +469,7 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
     if (dispatcher_->deterministic()) {
       out.push_back(slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg));
     } else {
-      out.push_back(slot->Wait(deadline, options_.idle_spin));
+      out.push_back(slot->Wait(deadline, ask_spin(target)));
     }
     slot->Release();
   }

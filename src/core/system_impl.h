@@ -139,6 +139,9 @@ class SystemImpl {
   void RemoteBeforeInvoke(const RemoteMeta* meta) {
     if (remote_hooks_) remote_hooks_->BeforeInvoke(meta);
   }
+  // How long a blocked Ask on a remote PID spins before it sleeps.
+  void set_remote_ask_spin(Duration d) { remote_ask_spin_ = d; }
+  Duration ask_spin(const ActorCell* target) const;
   uint64_t NextActorId() { return next_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
  private:
@@ -193,6 +196,7 @@ class SystemImpl {
   SlotPool slots_;
   std::shared_ptr<RemoteHooks> remote_hooks_;  // set once, before it is used
   std::shared_ptr<void> grains_;
+  Duration remote_ask_spin_{};
   ActorCell* root_ = nullptr;
   PID root_holder_;  // dropped by ReleaseRoot (breaks the root <-> system cycle)
   std::mutex stop_mu_;

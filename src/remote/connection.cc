@@ -157,7 +157,15 @@ Status Connection::Enqueue(const wire::Frame& f, const google::protobuf::Message
   return Status();
 }
 
-void Connection::FlushSoon() {
+void Connection::FlushSoon(bool one_way) {
+  if (one_way && loop_ != nullptr && !InActorTurn() && internal::t_defer_depth == 0 &&
+      internal::t_inline_runs == nullptr && !IoLoop::OnLoopThread()) {
+    if (!flush_requested_.exchange(true, std::memory_order_acq_rel)) {
+      AddRef();
+      loop_->RequestFlush(this);
+    }
+    return;
+  }
   if (InActorTurn() || internal::t_defer_depth > 0 || internal::t_inline_runs != nullptr ||
       IoLoop::OnLoopThread()) {
     for (Connection* c : t_dirty) {
@@ -570,6 +578,7 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
       }
       enc_ = MakeEncoder(static_cast<Compression>(reply.codec));
       dec_ = MakeDecoder(static_cast<Compression>(reply.codec));
+      peer_system_ = reply.text;
       state_.store(State::kOpen, std::memory_order_release);
       if (got.size() > used && !Ingest(got.data() + used, got.size() - used)) {
         return Status(StatusCode::kProtocolError, "corrupt data after the hello of " + peer_);
@@ -636,6 +645,17 @@ void IoLoop::Add(Connection* c) {
   [[maybe_unused]] ssize_t w = ::write(evfd_, &one, sizeof one);
 }
 
+void IoLoop::RequestFlush(Connection* c) {
+  {
+    std::lock_guard<std::mutex> lock(flush_mu_);
+    flushes_.push_back(c);
+  }
+  if (sleeping_.load(std::memory_order_seq_cst)) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(evfd_, &one, sizeof one);
+  }
+}
+
 void IoLoop::WantWrite(Connection* c, bool on) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
@@ -684,8 +704,33 @@ void IoLoop::Run() {
     // next message of a conversation usually comes within microseconds,
     // and waking a sleeping thread costs tens of them.
     int timeout_ms = spin_ns > 0 && SteadyNowNs() - last_event_ns < spin_ns ? 0 : 100;
+    if (timeout_ms != 0) {
+      sleeping_.store(true, std::memory_order_seq_cst);
+      std::lock_guard<std::mutex> lock(flush_mu_);
+      if (!flushes_.empty()) timeout_ms = 0;
+    }
     int n = ::epoll_wait(epfd_, evs, 64, timeout_ms);
-    if (n > 0) last_event_ns = SteadyNowNs();
+    sleeping_.store(false, std::memory_order_relaxed);
+    {
+      std::vector<Connection*> flushes;
+      {
+        std::lock_guard<std::mutex> lock(flush_mu_);
+        flushes.swap(flushes_);
+      }
+      for (Connection* c : flushes) {
+        c->flush_requested_.store(false, std::memory_order_release);
+        c->Flush();
+        c->Release();
+      }
+      if (!flushes.empty()) last_event_ns = SteadyNowNs();
+    }
+    if (n > 0) {
+      last_event_ns = SteadyNowNs();
+    } else if (timeout_ms == 0) {
+      // Spinning and idle: let a thread that has work (a worker, an asker
+      // about to read its answer, the peer process) have this core first.
+      std::this_thread::yield();
+    }
     std::vector<Connection*> closed;
     if (inline_runs) internal::t_inline_runs = &runs;
     for (int i = 0; i < n; ++i) {
@@ -735,6 +780,11 @@ void IoLoop::Run() {
     }
   }
   // Stopping: close what is left.
+  {
+    std::lock_guard<std::mutex> lock(flush_mu_);
+    for (Connection* c : flushes_) c->Release();
+    flushes_.clear();
+  }
   {
     std::lock_guard<std::mutex> lock(add_mu_);
     for (Connection* a : adds_) conns_.insert(a), count_.fetch_add(1);

@@ -65,6 +65,8 @@ class Connection final : public internal::RemoteRoute {
   bool inbound() const { return inbound_; }
   int fd() const { return fd_; }
   const std::string& peer() const { return peer_; }
+  // The actor-system name the server gave in its hello (outbound only).
+  const std::string& peer_system() const { return peer_system_; }
   uint64_t NextCorrelation() { return next_corr_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
   // ---- sending (any thread) ----
@@ -76,7 +78,9 @@ class Connection final : public internal::RemoteRoute {
   // Writes what is queued now (or leaves it to the writer already at work).
   void Flush();
   // Flush now, or at the end of the current actor turn / batch scope.
-  void FlushSoon();
+  // `one_way`: a plain thread's Tell is left to the connection's I/O thread,
+  // which writes everything queued meanwhile in one go.
+  void FlushSoon(bool one_way = false);
   void AddPending(uint64_t correlation, Pending p);
   bool TakePending(uint64_t correlation, Pending* out);
   // Fails pending requests whose deadline passed (their callers gave up).
@@ -121,6 +125,7 @@ class Connection final : public internal::RemoteRoute {
   int fd_;
   bool inbound_;
   std::string peer_;
+  std::string peer_system_;
   SSL* ssl_ = nullptr;
   std::mutex ssl_mu_;  // OpenSSL objects take one call at a time
   std::atomic<uint32_t> refs_{1};
@@ -164,6 +169,9 @@ class Connection final : public internal::RemoteRoute {
 
   std::mutex pend_mu_;
   std::unordered_map<uint64_t, Pending> pending_;
+
+ public:
+  std::atomic<bool> flush_requested_{false};  // queued on the loop's flush list
 };
 
 // A thread with an epoll set: reads every connection it owns, writes what
@@ -177,6 +185,8 @@ class IoLoop {
   // Takes one reference on `c`; the loop owns the connection from now on.
   void Add(Connection* c);
   void WantWrite(Connection* c, bool on);
+  // Asks the loop to flush `c` (takes one reference).
+  void RequestFlush(Connection* c);
   std::size_t connection_count() const { return count_.load(std::memory_order_relaxed); }
   // True on any remoting I/O loop thread.
   static bool OnLoopThread();
@@ -195,6 +205,9 @@ class IoLoop {
   std::mutex add_mu_;
   std::vector<Connection*> adds_;
   std::unordered_set<Connection*> conns_;  // loop thread only
+  std::mutex flush_mu_;
+  std::vector<Connection*> flushes_;
+  std::atomic<bool> sleeping_{false};
   std::atomic<std::size_t> count_{0};
 };
 

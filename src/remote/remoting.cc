@@ -203,6 +203,7 @@ Result<Remoting*> Remoting::Enable(ActorSystem& system, RemoteOptions options) {
     impl->Shutdown();
     return s;
   }
+  system.impl().set_remote_ask_spin(impl->options().ask_spin);
   s = system.impl().SetRemoteHooks(hooks);
   if (!s.ok()) {
     impl->Shutdown();
@@ -249,14 +250,14 @@ Result<PID> Remoting::GrainOf(std::string_view endpoint, const GrainIdentity& id
 }
 Status Remoting::TellGrain(std::string_view endpoint, const GrainIdentity& id, Message msg) {
   if (endpoint == impl_->endpoint()) return impl_->system().TellGrain(id, std::move(msg));
-  Result<PID> pid = GrainOf(endpoint, id);
+  Result<PID> pid = impl_->LazyGrainPid(endpoint, id);
   if (!pid.ok()) return pid.status();
   return pid->Tell(std::move(msg));
 }
 Result<Message> Remoting::AskGrain(std::string_view endpoint, const GrainIdentity& id,
                                    Message msg, Duration timeout) {
   if (endpoint == impl_->endpoint()) return impl_->system().AskGrain(id, std::move(msg), timeout);
-  Result<PID> pid = GrainOf(endpoint, id, timeout);
+  Result<PID> pid = impl_->LazyGrainPid(endpoint, id);
   if (!pid.ok()) return pid.status();
   return pid->Ask(std::move(msg), timeout);
 }
@@ -657,7 +658,7 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
     c->Release();
     return s;
   }
-  c->FlushSoon();
+  c->FlushSoon(/*one_way=*/f.kind == wire::Kind::kTell);
   internal::FreeEnvelope(e);
   c->Release();
   return Status();
@@ -1147,7 +1148,7 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
     c->Flush();
   }
   c->Release();
-  Result<Message> r = slot->Wait(sys_->Now() + timeout, sys_->options().idle_spin);
+  Result<Message> r = slot->Wait(sys_->Now() + timeout, std::max(options_.ask_spin, sys_->options().idle_spin));
   slot->Release();
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
     return TimeoutError("no answer from " + endpoint + " within the timeout");
@@ -1292,6 +1293,26 @@ Result<PID> RemotingImpl::GrainOf(std::string_view endpoint, const GrainIdentity
   const auto* rep = r->As<remote::LookupReply>();
   if (rep == nullptr) return Status(StatusCode::kProtocolError, "unexpected answer to a grain request");
   Result<PID> pid = ActorOf(rep->address());
+  if (pid.ok()) {
+    std::lock_guard<std::mutex> lock(proxies_mu_);
+    grain_proxies_.emplace(key, *pid);
+  }
+  return pid;
+}
+
+Result<PID> RemotingImpl::LazyGrainPid(std::string_view endpoint, const GrainIdentity& id) {
+  std::string key = std::string(endpoint) + "|" + id.String();
+  {
+    std::lock_guard<std::mutex> lock(proxies_mu_);
+    auto it = grain_proxies_.find(key);
+    if (it != grain_proxies_.end()) return it->second;
+  }
+  Result<Connection*> c = ConnectCached(std::string(endpoint));
+  if (!c.ok()) return c.status();
+  std::string address = "akt://" + (*c)->peer_system() + "@" + std::string(endpoint) + "/" +
+                        std::string(internal::kGrainActorPrefix) + id.String();
+  (*c)->Release();
+  Result<PID> pid = ActorOf(address);
   if (pid.ok()) {
     std::lock_guard<std::mutex> lock(proxies_mu_);
     grain_proxies_.emplace(key, *pid);

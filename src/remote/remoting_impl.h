@@ -69,6 +69,9 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::string AddressOf(const PID& pid) const;
   RemotingStats Stats() const;
   Result<PID> GrainOf(std::string_view endpoint, const GrainIdentity& id, Duration timeout);
+  // A PID for the grain on `endpoint` without a round trip: the node
+  // activates it on the first message (errors come back on the message).
+  Result<PID> LazyGrainPid(std::string_view endpoint, const GrainIdentity& id);
   ActorSystem& system() { return system_; }
 
  private:

@@ -30,12 +30,20 @@
 //                                        peak_rss_mb_server
 //   remote_ask       RASK_N=200000       asks_per_sec, p99_us
 //                    (64 requests in flight)
+//   grain_tell         GRAIN_N=10000,      activations_per_sec, msgs_per_sec
+//                      GRAIN_MSGS=1000000
+//   grain_ask          GRAIN_N,            asks_per_sec
+//                      GRAIN_ASK_N=200000
+//   grain_tell_remote  as grain_tell       activations_per_sec, msgs_per_sec
+//   grain_ask_remote   as grain_ask        asks_per_sec
 //
-// The remote workloads need CAF's caf_io (the middleman); a caf_bench built
-// without it exits with 3 for them. Each runs two processes on loopback: this
-// program re-executes itself (/proc/self/exe, same CAF options) as
-// `caf_bench [options] remote_server`, before any actor system exists. The
-// server publishes one server actor on 127.0.0.1, port 0 (the kernel picks a
+// The remote workloads (remote_* and grain_*_remote) need CAF's caf_io (the
+// middleman); a caf_bench built without it exits with 3 for them. Each runs
+// two processes on loopback: this program re-executes itself (/proc/self/exe,
+// same CAF options, same environment) as `caf_bench [options] remote_server`
+// (or `... grain_host` for the grain workloads), before any actor system
+// exists. The server publishes one server actor (or the grain host) on
+// 127.0.0.1, port 0 (the kernel picks a
 // free port), and prints `PORT <n>` on its stdout, a pipe the client reads;
 // the client (this process) then gets a proxy with remote_actor() and drives
 // the workload. The server lives until its stdin (a pipe from the client)
@@ -107,6 +115,37 @@
 //   flight (each answer issues the next request) until RASK_N answers are in;
 //   the server answers i + 1. Each ask is timed from request to its answer
 //   for the p99.
+// - grain_tell: "grains" are actors spawned on their first message and found
+//   by name. The names "g-0" .. "g-<GRAIN_N - 1>" are built beforehand (not
+//   timed); the main thread (the driver) looks every name up in its own
+//   name -> actor table (std::unordered_map<std::string, actor>) for every
+//   message, and a miss spawns the grain and records it (the activation).
+//   Messages are one-way anon_send(grain, int64) from the main thread. Each
+//   grain counts its messages and sends a notice to a collector actor when its
+//   count reaches 1 and when it reaches 1 + GRAIN_MSGS / GRAIN_N; the
+//   collector tells the main thread when it has GRAIN_N notices. Phase A sends
+//   one message to each name (each spawns its grain) and ends when the
+//   collector has GRAIN_N notices: activations_per_sec = GRAIN_N / phase A
+//   seconds. Phase B sends GRAIN_MSGS messages round robin (message i to name
+//   i % GRAIN_N) and ends likewise: msgs_per_sec = GRAIN_MSGS / phase B
+//   seconds.
+// - grain_ask: the main thread (scoped_actor) issues GRAIN_ASK_N sequential
+//   blocking request(grain, ask).receive(...), round robin over the names (ask
+//   i to name i % GRAIN_N, looked up in the table, spawned on a miss); the
+//   grain counts the ask as a message and answers its count, which is checked
+//   (ask i gets i / GRAIN_N + 1).
+// - grain_tell_remote / grain_ask_remote: the grains live in the server
+//   process, under a grain host actor (the published one) with its own
+//   name -> actor table and the collector. The driver (main thread, a
+//   scoped_actor holding the host's proxy) sends (name, int64) to the host,
+//   which looks the name up, spawns on a miss and forwards the int64 to the
+//   grain. After each phase's sends the driver makes one blocking
+//   request(host, wait), which the host delegates to the collector, which
+//   answers once it has GRAIN_N notices: the phase ends with that answer.
+//   For grain_ask_remote the driver's request(host, ask, name) is delegated
+//   by the host to the grain (CAF's delegate: the grain's answer goes straight
+//   back to the requester in the client process). Same figures and checks as
+//   the local variants.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -129,6 +168,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "caf/all.hpp"
@@ -159,6 +199,8 @@ using ask_atom = atom_constant<atom("ask")>;
 using end_atom = atom_constant<atom("end")>;
 using count_atom = atom_constant<atom("count")>;
 using tick_atom = atom_constant<atom("tick")>;
+using notice_atom = atom_constant<atom("notice")>;
+using wait_atom = atom_constant<atom("wait")>;
 
 using Clock = std::chrono::steady_clock;
 
@@ -558,11 +600,177 @@ void RunTimers(actor_system& sys) {
   for (auto& a : actors) anon_send_exit(a, exit_reason::kill);
 }
 
+// -- grains (grain_tell, grain_ask; the actors of the remote variants too) -----
+
+// A grain counts the messages it processed (an ask counts as one). It sends a
+// notice to the collector (if any) when its count reaches 1 (phase A) and when
+// it reaches `target` (phase B).
+struct GrainState {
+  int64_t count = 0;
+};
+
+behavior GrainActor(stateful_actor<GrainState>* self, actor collector, int64_t target) {
+  return {
+      [=](int64_t) {
+        int64_t c = ++self->state.count;
+        if ((c == 1 || c == target) && collector) self->send(collector, notice_atom::value);
+      },
+      [=](ask_atom) { return ++self->state.count; },
+  };
+}
+
+// Counts notices; a phase is complete when it has `n`. Then it sends done to
+// report_to (the local driver) or, without one, answers the pending wait
+// request (the remote driver, through the grain host). Either way it starts
+// counting the next phase from 0.
+struct CollectorState {
+  int64_t count = 0;
+  bool waiting = false;
+  response_promise waiter;
+};
+
+behavior CollectorActor(stateful_actor<CollectorState>* self, int64_t n, actor report_to) {
+  return {
+      [=](notice_atom) {
+        auto& st = self->state;
+        if (++st.count < n) return;
+        if (report_to) {
+          st.count = 0;
+          self->send(report_to, done_atom::value);
+        } else if (st.waiting) {
+          st.count = 0;
+          st.waiting = false;
+          st.waiter.deliver(int64_t{n});
+        }
+      },
+      [=](wait_atom) -> result<int64_t> {
+        auto& st = self->state;
+        if (st.count >= n) {
+          st.count = 0;
+          return int64_t{n};
+        }
+        st.waiter = self->make_response_promise();
+        st.waiting = true;
+        return st.waiter;
+      },
+  };
+}
+
+using GrainTable = std::unordered_map<std::string, actor>;
+
+std::vector<std::string> GrainNames(int64_t n) {
+  std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) names.push_back("g-" + std::to_string(i));
+  return names;
+}
+
+// Phase B's notice threshold: 1 + GRAIN_MSGS / GRAIN_N (exact when GRAIN_N
+// divides GRAIN_MSGS, as with the defaults).
+int64_t GrainTarget(int64_t n, int64_t msgs) {
+  if (msgs % n != 0) {
+    std::cerr << "caf_bench: GRAIN_MSGS=" << msgs << " is not a multiple of GRAIN_N=" << n
+              << ": phase B ends when every grain has 1 + " << msgs / n << " messages\n";
+  }
+  return 1 + msgs / n;
+}
+
+// How long a local phase may wait for the collector before it counts as failed.
+constexpr auto kGrainStepTimeout = std::chrono::seconds(120);
+
+void KillAll(const GrainTable& table) {
+  for (auto& kv : table) anon_send_exit(kv.second, exit_reason::kill);
+}
+
+void RunGrainTell(actor_system& sys) {
+  const int64_t n = EnvSize("GRAIN_N", 10000);
+  const int64_t msgs = EnvSize("GRAIN_MSGS", 1000000);
+  const int64_t target = GrainTarget(n, msgs);
+  const auto names = GrainNames(n);
+  scoped_actor self{sys};
+  auto collector = sys.spawn(CollectorActor, n, actor{self});
+  GrainTable table;
+  table.reserve(static_cast<size_t>(n));
+  auto lookup = [&](const std::string& name) -> const actor& {
+    auto it = table.find(name);
+    if (it == table.end()) it = table.emplace(name, sys.spawn(GrainActor, collector, target)).first;
+    return it->second;
+  };
+  bool failed = false;
+  auto wait_phase = [&](const char* phase) {
+    self->receive([](done_atom) {},
+                  after(kGrainStepTimeout) >> [&] {
+                    std::cerr << "caf_bench: grain_tell: phase " << phase << " did not complete\n";
+                    failed = true;
+                  });
+  };
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < n; ++i) anon_send(lookup(names[static_cast<size_t>(i)]), i);
+  wait_phase("A");
+  auto t1 = Clock::now();
+  if (!failed) {
+    size_t j = 0;
+    for (int64_t i = 0; i < msgs; ++i) {
+      anon_send(lookup(names[j]), i);
+      if (++j == names.size()) j = 0;
+    }
+    wait_phase("B");
+  }
+  auto t2 = Clock::now();
+  const auto grains = table.size();
+  KillAll(table);
+  anon_send_exit(collector, exit_reason::kill);
+  if (failed) return;
+  if (grains != static_cast<size_t>(n)) {
+    std::cerr << "caf_bench: grain_tell: " << grains << " grains for " << n << " names\n";
+    return;
+  }
+  Report("grain_tell", "activations_per_sec", double(n) / Seconds(t0, t1), "act/s");
+  Report("grain_tell", "msgs_per_sec", double(msgs) / Seconds(t1, t2), "msg/s");
+}
+
+void RunGrainAsk(actor_system& sys) {
+  const int64_t n = EnvSize("GRAIN_N", 10000);
+  const int64_t asks = EnvSize("GRAIN_ASK_N", 200000);
+  const auto names = GrainNames(n);
+  scoped_actor self{sys};
+  GrainTable table;
+  table.reserve(static_cast<size_t>(n));
+  auto lookup = [&](const std::string& name) -> const actor& {
+    auto it = table.find(name);
+    if (it == table.end()) it = table.emplace(name, sys.spawn(GrainActor, actor{}, int64_t{0})).first;
+    return it->second;
+  };
+  bool failed = false;
+  size_t j = 0;
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < asks && !failed; ++i) {
+    self->request(lookup(names[j]), infinite, ask_atom::value)
+        .receive(
+            [&](int64_t count) {
+              if (count != i / n + 1) failed = true;
+            },
+            [&](error& err) {
+              std::cerr << "caf_bench: grain_ask: " << sys.render(err) << "\n";
+              failed = true;
+            });
+    if (++j == names.size()) j = 0;
+  }
+  auto t1 = Clock::now();
+  KillAll(table);
+  if (failed) {
+    std::cerr << "caf_bench: grain_ask failed (an error or a wrong count)\n";
+    return;
+  }
+  Report("grain_ask", "asks_per_sec", double(asks) / Seconds(t0, t1), "asks/s");
+}
+
 // -- remote workloads ----------------------------------------------------------
 
 bool IsRemoteWorkload(const std::string& w) {
   return w == "remote_pingpong" || w == "remote_oneway" || w == "remote_ask" ||
-         w == "remote_server";
+         w == "remote_server" || w == "grain_tell_remote" || w == "grain_ask_remote" ||
+         w == "grain_host";
 }
 
 #if AKT_CAF_HAS_IO
@@ -603,9 +811,48 @@ behavior RemoteServerActor(stateful_actor<RemoteServerState>* self) {
   };
 }
 
+// The grain host (the server side of grain_tell_remote and grain_ask_remote):
+// its own name -> grain table and the collector. Sizes come from the same
+// environment as the client's (the child inherits it).
+struct GrainHostState {
+  GrainTable grains;
+  actor collector;
+  int64_t target = 0;
+  ~GrainHostState() {
+    KillAll(grains);
+    if (collector) anon_send_exit(collector, exit_reason::kill);
+  }
+};
+
+const actor& HostLookup(stateful_actor<GrainHostState>* self, const std::string& name) {
+  auto& st = self->state;
+  auto it = st.grains.find(name);
+  if (it == st.grains.end()) {
+    it = st.grains.emplace(name, self->spawn(GrainActor, st.collector, st.target)).first;
+  }
+  return it->second;
+}
+
+behavior GrainHostActor(stateful_actor<GrainHostState>* self) {
+  const int64_t n = EnvSize("GRAIN_N", 10000);
+  const int64_t msgs = EnvSize("GRAIN_MSGS", 1000000);
+  self->state.target = 1 + msgs / n;
+  self->state.collector = self->spawn(CollectorActor, n, actor{});
+  self->state.grains.reserve(static_cast<size_t>(n));
+  return {
+      [=](const std::string& name, int64_t x) { self->send(HostLookup(self, name), x); },
+      [=](ask_atom, const std::string& name) {
+        // The grain answers the driver's request itself.
+        self->delegate(HostLookup(self, name), ask_atom::value);
+      },
+      [=](wait_atom) { self->delegate(self->state.collector, wait_atom::value); },
+  };
+}
+
 // Runs in the child: publish, print the port, live until stdin closes.
-int RunRemoteServer(actor_system& sys) {
-  auto server = sys.spawn(RemoteServerActor);
+// `mode` is remote_server or grain_host: which actor to publish.
+int RunRemoteServer(actor_system& sys, const std::string& mode) {
+  auto server = mode == "grain_host" ? sys.spawn(GrainHostActor) : sys.spawn(RemoteServerActor);
   auto port = sys.middleman().publish(server, 0, "127.0.0.1", true);
   if (!port) {
     std::cerr << "caf_bench: remote_server: publish failed: " << sys.render(port.error()) << "\n";
@@ -772,6 +1019,62 @@ int RunRemoteClient(actor_system& sys, const std::string& workload, uint16_t por
     Report(w, "msgs_per_sec", double(n) / Seconds(t0, t1), "msg/s");
     Report(w, "peak_rss_mb_client", double(PeakRssBytes()) / 1048576.0, "MB");
     Report(w, "peak_rss_mb_server", double(server_peak_kb) / 1024.0, "MB");
+  } else if (workload == "grain_tell_remote") {
+    const int64_t n = EnvSize("GRAIN_N", 10000);
+    const int64_t msgs = EnvSize("GRAIN_MSGS", 1000000);
+    GrainTarget(n, msgs);  // the warning, if any
+    const auto names = GrainNames(n);
+    // One blocking request: the host's collector answers when the phase is
+    // complete.
+    auto wait_phase = [&](const char* phase) {
+      bool ok = false;
+      self->request(server, infinite, wait_atom::value)
+          .receive([&](int64_t k) { ok = k == n; },
+                   [&](error& err) {
+                     std::cerr << "caf_bench: grain_tell_remote: phase " << phase << ": "
+                               << sys.render(err) << "\n";
+                   });
+      return ok;
+    };
+    auto t0 = Clock::now();
+    for (int64_t i = 0; i < n; ++i) self->send(server, names[static_cast<size_t>(i)], i);
+    if (!wait_phase("A")) return 1;
+    auto t1 = Clock::now();
+    size_t j = 0;
+    for (int64_t i = 0; i < msgs; ++i) {
+      self->send(server, names[j], i);
+      if (++j == names.size()) j = 0;
+    }
+    if (!wait_phase("B")) return 1;
+    auto t2 = Clock::now();
+    Report(w, "activations_per_sec", double(n) / Seconds(t0, t1), "act/s");
+    Report(w, "msgs_per_sec", double(msgs) / Seconds(t1, t2), "msg/s");
+  } else if (workload == "grain_ask_remote") {
+    const int64_t n = EnvSize("GRAIN_N", 10000);
+    const int64_t asks = EnvSize("GRAIN_ASK_N", 200000);
+    const auto names = GrainNames(n);
+    bool failed = false;
+    size_t j = 0;
+    auto t0 = Clock::now();
+    for (int64_t i = 0; i < asks && !failed; ++i) {
+      self->request(server, infinite, ask_atom::value, names[j])
+          .receive(
+              [&](int64_t count) {
+                if (count != i / n + 1) {
+                  std::cerr << "caf_bench: grain_ask_remote: ask " << i << " got count " << count
+                            << "\n";
+                  failed = true;
+                }
+              },
+              [&](error& err) {
+                std::cerr << "caf_bench: grain_ask_remote: " << sys.render(err) << "\n";
+                failed = true;
+              });
+      if (++j == names.size()) j = 0;
+    }
+    auto t1 = Clock::now();
+    if (failed) return 1;
+    Report(w, "asks_per_sec", double(asks) / Seconds(t0, t1), "asks/s");
   } else {  // remote_ask
     const int64_t n = EnvSize("RASK_N", 200000);
     std::vector<int64_t> lat_ns;
@@ -795,9 +1098,11 @@ struct ServerChild {
   int from_child = -1;  // the child's stdout: it prints PORT <n>
 };
 
-// Forks and execs `/proc/self/exe <options> remote_server`. Called while this
-// process still has one thread (no actor system yet).
-bool StartServerChild(int argc, char** argv, bool workload_positional, ServerChild& c) {
+// Forks and execs `/proc/self/exe <options> <mode>` (mode: remote_server or
+// grain_host). Called while this process still has one thread (no actor
+// system yet).
+bool StartServerChild(int argc, char** argv, bool workload_positional, const char* mode,
+                      ServerChild& c) {
   int to[2], from[2];
   if (pipe2(to, O_CLOEXEC) != 0 || pipe2(from, O_CLOEXEC) != 0) {
     std::perror("caf_bench: pipe2");
@@ -805,7 +1110,7 @@ bool StartServerChild(int argc, char** argv, bool workload_positional, ServerChi
   }
   std::vector<std::string> args{argv[0]};
   for (int i = 1; i < (workload_positional ? argc - 1 : argc); ++i) args.emplace_back(argv[i]);
-  args.emplace_back("remote_server");
+  args.emplace_back(mode);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -902,7 +1207,8 @@ const std::map<std::string, std::function<void(actor_system&)>>& Workloads() {
       {"pingpong", RunPingpong},  {"fanin", RunFanin},
       {"ask_async", RunAskAsync}, {"ask_blocking", RunAskBlocking},
       {"spawn", RunSpawn},        {"routing", RunRouting},
-      {"timers", RunTimers},
+      {"timers", RunTimers},      {"grain_tell", RunGrainTell},
+      {"grain_ask", RunGrainAsk},
   };
   return w;
 }
@@ -949,12 +1255,13 @@ int main(int argc, char** argv) {
       std::cerr << "caf_bench: put the workload last, after the options\n";
       return 2;
     }
-    if (workload == "remote_server") {
+    if (workload == "remote_server" || workload == "grain_host") {
       caf::actor_system sys{cfg};
-      return RunRemoteServer(sys);
+      return RunRemoteServer(sys, workload);
     }
+    const char* mode = workload.rfind("grain_", 0) == 0 ? "grain_host" : "remote_server";
     ServerChild child;
-    if (!StartServerChild(argc, argv, positional, child)) return 1;
+    if (!StartServerChild(argc, argv, positional, mode, child)) return 1;
     // The deadline: past it, kill the server process and give up.
     const int64_t limit_s = EnvSize("REMOTE_TIMEOUT_S", 240);
     std::thread([pid = child.pid, limit_s] {
@@ -997,7 +1304,7 @@ int main(int argc, char** argv) {
   if (it == Workloads().end()) {
     std::cerr << "caf_bench: unknown workload '" << workload << "'; one of:";
     for (auto& [name, fn] : Workloads()) std::cerr << " " << name;
-    std::cerr << " remote_pingpong remote_oneway remote_ask\n";
+    std::cerr << " remote_pingpong remote_oneway remote_ask grain_tell_remote grain_ask_remote\n";
     return 3;  // scripts/bench: "workload not implemented here"
   }
   caf::actor_system sys{cfg};

@@ -27,6 +27,12 @@
 %%   timers        TIMER_ACTORS=100000,   timer_fires_per_sec, fire_accuracy,
 %%                 TIMER_INTERVAL_MS=100, cpu_percent, peak_rss_mb
 %%                 TIMER_SECONDS=5
+%%   grain_tell    GRAIN_N=10000,         activations_per_sec, msgs_per_sec
+%%                 GRAIN_MSGS=1000000
+%%   grain_ask     GRAIN_N,               asks_per_sec
+%%                 GRAIN_ASK_N=200000
+%%
+%% (grain_tell_remote and grain_ask_remote are in akt_remote_bench.)
 %%
 %% What is timed:
 %% - pingpong: from the start message to the ping process until the main
@@ -78,8 +84,29 @@
 %%   time of the schedulers' sleeping and waking), so it is only printed on
 %%   stderr for reference. The main process runs at high priority so that
 %%   spawning and measuring are not starved by the ticking processes.
+%% - grain_tell: "grains" are processes spawned on their first message and
+%%   found by name. The names <<"g-0">> .. <<"g-(GRAIN_N-1)">> (binaries) are
+%%   built beforehand (not timed). The driver (the main process) looks every
+%%   name up in its own name -> pid map for every message; a miss spawns the
+%%   grain and records it (the activation). Messages are plain sends of an
+%%   integer. Each grain counts its messages and sends a notice to a collector
+%%   process when its count reaches 1 and when it reaches
+%%   1 + GRAIN_MSGS div GRAIN_N; the collector tells the driver when it has
+%%   GRAIN_N notices. Phase A sends one message to each name (each spawns its
+%%   grain) and ends when the collector has GRAIN_N notices:
+%%   activations_per_sec = GRAIN_N / phase A seconds. Phase B sends GRAIN_MSGS
+%%   messages round robin (message I to name I rem GRAIN_N) and ends likewise:
+%%   msgs_per_sec = GRAIN_MSGS / phase B seconds.
+%% - grain_ask: the driver makes GRAIN_ASK_N sequential request/replies, round
+%%   robin over the names (looked up in the map, spawned on a miss): it sends
+%%   {ask, self(), Ref} with a fresh reference and waits in a selective
+%%   receive on the reference (what gen_server:call does, without its
+%%   monitor); the grain counts the ask as a message and answers its count,
+%%   which is checked (ask I gets I div GRAIN_N + 1).
 -module(akt_peer_bench).
 -export([main/1]).
+%% The grain code is shared with akt_remote_bench (its grain host).
+-export([grain_names/1, grain_target/2, grain_loop/3, grain_collector/2]).
 
 -define(FANIN_CHUNK, 1000).
 
@@ -95,9 +122,11 @@ main([Workload | _]) ->
             "spawn" -> spawn_bench(), 0;
             "routing" -> routing(), 0;
             "timers" -> timers(), 0;
+            "grain_tell" -> grain_tell();
+            "grain_ask" -> grain_ask();
             _ ->
                 info("unknown workload '~s'; one of: pingpong fanin ask_async "
-                     "ask_blocking spawn routing timers", [Workload]),
+                     "ask_blocking spawn routing timers grain_tell grain_ask", [Workload]),
                 3
         end,
     erlang:halt(Status);
@@ -372,6 +401,165 @@ cpu_seconds() ->
     Utime = list_to_integer(lists:nth(12, Fields)),
     Stime = list_to_integer(lists:nth(13, Fields)),
     (Utime + Stime) / 100.
+
+%% -- grains -------------------------------------------------------------------
+
+%% How long one phase (or one ask) may wait before the run counts as failed.
+-define(GRAIN_STEP_TIMEOUT_MS, 120000).
+
+grain_tell() ->
+    N = env_int("GRAIN_N", 10000),
+    Msgs = env_int("GRAIN_MSGS", 1000000),
+    Target = grain_target(N, Msgs),
+    Names = grain_names(N),
+    Main = self(),
+    Collector = spawn(fun() -> grain_collector(N, {report, Main}) end),
+    Spawn = fun() -> spawn(?MODULE, grain_loop, [0, Collector, Target]) end,
+    T0 = now_ns(),
+    Tab1 = grain_send(Names, N, 0, N, #{}, Spawn),
+    ResA = grain_wait_phase(),
+    T1 = now_ns(),
+    {ResB, Tab2} =
+        case ResA of
+            ok ->
+                Tab = grain_send(Names, N, 0, Msgs, Tab1, Spawn),
+                {grain_wait_phase(), Tab};
+            _ ->
+                {failed, Tab1}
+        end,
+    T2 = now_ns(),
+    [exit(P, kill) || P <- maps:values(Tab2)],
+    exit(Collector, kill),
+    case {ResA, ResB, map_size(Tab2)} of
+        {ok, ok, N} ->
+            report("grain_tell", "activations_per_sec", N / ((T1 - T0) / 1.0e9), "act/s"),
+            report("grain_tell", "msgs_per_sec", Msgs / ((T2 - T1) / 1.0e9), "msg/s"),
+            0;
+        {ok, ok, G} ->
+            info("grain_tell: ~b grains for ~b names", [G, N]),
+            1;
+        _ ->
+            info("grain_tell: a phase did not complete in ~b ms", [?GRAIN_STEP_TIMEOUT_MS]),
+            1
+    end.
+
+%% Sends messages From .. To - 1, message I to name I rem N, looking each name
+%% up in Tab (spawning on a miss); returns the table.
+grain_send(_Names, _N, To, To, Tab, _Spawn) -> Tab;
+grain_send(Names, N, I, To, Tab, Spawn) ->
+    Name = element(I rem N + 1, Names),
+    case Tab of
+        #{Name := Pid} ->
+            Pid ! I,
+            grain_send(Names, N, I + 1, To, Tab, Spawn);
+        _ ->
+            Pid = Spawn(),
+            Pid ! I,
+            grain_send(Names, N, I + 1, To, Tab#{Name => Pid}, Spawn)
+    end.
+
+grain_wait_phase() ->
+    receive
+        grains_done -> ok
+    after ?GRAIN_STEP_TIMEOUT_MS -> failed
+    end.
+
+grain_ask() ->
+    N = env_int("GRAIN_N", 10000),
+    Asks = env_int("GRAIN_ASK_N", 200000),
+    Names = grain_names(N),
+    Spawn = fun() -> spawn(?MODULE, grain_loop, [0, none, 0]) end,
+    T0 = now_ns(),
+    {Res, Tab} = grain_ask_loop(Names, N, 0, Asks, #{}, Spawn),
+    T1 = now_ns(),
+    [exit(P, kill) || P <- maps:values(Tab)],
+    case Res of
+        ok ->
+            report("grain_ask", "asks_per_sec", Asks / ((T1 - T0) / 1.0e9), "asks/s"),
+            0;
+        _ ->
+            info("grain_ask failed: ~p", [Res]),
+            1
+    end.
+
+grain_ask_loop(_Names, _N, To, To, Tab, _Spawn) -> {ok, Tab};
+grain_ask_loop(Names, N, I, To, Tab, Spawn) ->
+    Name = element(I rem N + 1, Names),
+    {Pid, Tab1} = case Tab of
+                      #{Name := P} -> {P, Tab};
+                      _ -> P = Spawn(), {P, Tab#{Name => P}}
+                  end,
+    Ref = make_ref(),
+    Pid ! {ask, self(), Ref},
+    Expected = I div N + 1,
+    receive
+        {Ref, Expected} -> grain_ask_loop(Names, N, I + 1, To, Tab1, Spawn);
+        {Ref, Other} -> {{wrong_count, I, Other}, Tab1}
+    after ?GRAIN_STEP_TIMEOUT_MS -> {{no_answer, I}, Tab1}
+    end.
+
+%% The names, as a tuple of binaries (element(I + 1, Names) is "g-I").
+grain_names(N) ->
+    list_to_tuple([<<"g-", (integer_to_binary(I))/binary>> || I <- lists:seq(0, N - 1)]).
+
+%% Phase B's notice threshold: 1 + GRAIN_MSGS div GRAIN_N (exact when GRAIN_N
+%% divides GRAIN_MSGS, as with the defaults).
+grain_target(N, Msgs) ->
+    case Msgs rem N of
+        0 -> ok;
+        _ -> info("GRAIN_MSGS=~b is not a multiple of GRAIN_N=~b: phase B ends when every "
+                  "grain has 1 + ~b messages", [Msgs, N, Msgs div N])
+    end,
+    1 + Msgs div N.
+
+%% A grain: counts its messages (an ask counts as one); sends a notice to the
+%% collector (if any) when the count reaches 1 and when it reaches Target.
+grain_loop(Count, Collector, Target) ->
+    receive
+        {ask, From, Ref} ->
+            C = Count + 1,
+            From ! {Ref, C},
+            grain_loop(C, Collector, Target);
+        stop ->
+            ok;
+        _Msg ->
+            C = Count + 1,
+            case C =:= 1 orelse C =:= Target of
+                true when Collector =/= none -> Collector ! grain_notice;
+                _ -> ok
+            end,
+            grain_loop(C, Collector, Target)
+    end.
+
+%% The collector: counts notices; when it has N, the phase is complete. Mode
+%% {report, Pid}: it sends grains_done to Pid (the local driver). Mode wait:
+%% it answers a {wait, From, Ref} request (from the remote driver, through the
+%% grain host) with {Ref, N} once it has N notices. Either way it then counts
+%% the next phase from 0.
+grain_collector(N, Mode) -> grain_collector(N, Mode, 0, none).
+
+grain_collector(N, Mode, Count, Waiter) ->
+    receive
+        grain_notice ->
+            C = Count + 1,
+            case {C >= N, Mode, Waiter} of
+                {true, {report, Pid}, _} ->
+                    Pid ! grains_done,
+                    grain_collector(N, Mode, 0, none);
+                {true, wait, {From, Ref}} ->
+                    From ! {Ref, N},
+                    grain_collector(N, Mode, 0, none);
+                _ ->
+                    grain_collector(N, Mode, C, Waiter)
+            end;
+        {wait, From, Ref} when Count >= N ->
+            From ! {Ref, N},
+            grain_collector(N, Mode, 0, none);
+        {wait, From, Ref} ->
+            grain_collector(N, Mode, Count, {From, Ref});
+        stop ->
+            ok
+    end.
 
 %% -- helpers ------------------------------------------------------------------
 

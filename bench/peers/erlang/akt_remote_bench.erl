@@ -30,11 +30,17 @@
 %%   remote_oneway    RTP_N=1000000  msgs_per_sec, peak_rss_mb_client,
 %%                                   peak_rss_mb_server
 %%   remote_ask       RASK_N=200000  asks_per_sec, p99_us (64 in flight)
+%%   grain_tell_remote  GRAIN_N=10000, GRAIN_MSGS=1000000
+%%                                   activations_per_sec, msgs_per_sec
+%%   grain_ask_remote   GRAIN_N, GRAIN_ASK_N=200000   asks_per_sec
 %%
 %% Every workload spawns one fresh server process on the server node
 %% (spawn(Node, M, F, A)) and one client process on the client node; all the
 %% traffic goes over the one distribution connection between the nodes, with
-%% the default settings.
+%% the default settings. For the grain workloads the server process is the
+%% grain host (grain_host/2); the grains and their collector are the ones of
+%% akt_peer_bench (the local grain_tell and grain_ask), which must be in the
+%% server node's code path too.
 %%
 %% What is timed:
 %% - remote_pingpong: the client process sends {ping, self(), I} to the
@@ -53,8 +59,27 @@
 %%   flight; the server answers {answer, I + 1, T}; each answer (checked to be
 %%   a request's index + 1) issues the next request, until RASK_N answers are
 %%   in. Each ask is timed from its request to its answer for the p99.
+%% - grain_tell_remote: the grains (processes spawned on their first message,
+%%   found by name) live on the server node, under a grain host process with
+%%   its own name -> pid map and the collector. The client process (the
+%%   driver) sends {tell, Name, I} to the host (Name a binary "g-K"), which
+%%   looks the name up, spawns the grain on a miss and forwards I to it. Each
+%%   grain sends a notice to the collector when its count reaches 1 and when it
+%%   reaches 1 + GRAIN_MSGS div GRAIN_N. After each phase's sends the driver
+%%   makes one request, {wait, self(), Ref} to the host, which passes it to the
+%%   collector, which answers {Ref, GRAIN_N} to the driver once it has GRAIN_N
+%%   notices: the phase ends with that answer. Phase A: one message to each of
+%%   the GRAIN_N names, activations_per_sec = GRAIN_N / phase A seconds; phase
+%%   B: GRAIN_MSGS messages round robin (I to name I rem GRAIN_N),
+%%   msgs_per_sec = GRAIN_MSGS / phase B seconds.
+%% - grain_ask_remote: GRAIN_ASK_N sequential request/replies from the driver,
+%%   round robin over the names: {ask, self(), Ref, Name} to the host, which
+%%   forwards {ask, Driver, Ref} to the grain (spawned on a miss); the grain
+%%   answers {Ref, Count} straight to the driver, which waits for it in a
+%%   selective receive on Ref; the count is checked (ask I gets
+%%   I div GRAIN_N + 1).
 -module(akt_remote_bench).
--export([main/1, server_node/1, server_loop/1]).
+-export([main/1, server_node/1, server_loop/1, grain_host/2]).
 
 -define(ASK_IN_FLIGHT, 64).
 %% How long one wait for a message may last before the run counts as failed.
@@ -63,7 +88,8 @@
 %% -- client node --------------------------------------------------------------
 
 main([Workload, ServerNodeName]) ->
-    Known = ["remote_pingpong", "remote_oneway", "remote_ask"],
+    Known = ["remote_pingpong", "remote_oneway", "remote_ask",
+             "grain_tell_remote", "grain_ask_remote"],
     case lists:member(Workload, Known) of
         false ->
             info("unknown workload '~s'; one of: ~s", [Workload, lists:join(" ", Known)]),
@@ -85,7 +111,13 @@ main([Workload, ServerNodeName]) ->
             info("could not connect to ~s in 30 s", [Node]),
             erlang:halt(1)
     end,
-    Server = spawn(Node, ?MODULE, server_loop, [0]),
+    Server = case Workload of
+                 "grain_" ++ _ ->
+                     spawn(Node, ?MODULE, grain_host,
+                           [env_int("GRAIN_N", 10000), env_int("GRAIN_MSGS", 1000000)]);
+                 _ ->
+                     spawn(Node, ?MODULE, server_loop, [0])
+             end,
     Main = self(),
     Client = spawn(fun() ->
                            Result = try run(Workload, Server) of
@@ -160,7 +192,57 @@ run("remote_ask", Server) ->
     T1 = now_ns(),
     report("remote_ask", "asks_per_sec", N / ((T1 - T0) / 1.0e9), "asks/s"),
     report("remote_ask", "p99_us", percentile(lists:sort(Lats), N, 0.99) / 1.0e3, "us"),
+    ok;
+run("grain_tell_remote", Host) ->
+    N = env_int("GRAIN_N", 10000),
+    Msgs = env_int("GRAIN_MSGS", 1000000),
+    _ = akt_peer_bench:grain_target(N, Msgs),  % the warning, if any
+    Names = akt_peer_bench:grain_names(N),
+    T0 = now_ns(),
+    grain_tell_loop(Host, Names, N, 0, N),
+    grain_wait_phase(Host, N),
+    T1 = now_ns(),
+    grain_tell_loop(Host, Names, N, 0, Msgs),
+    grain_wait_phase(Host, N),
+    T2 = now_ns(),
+    report("grain_tell_remote", "activations_per_sec", N / ((T1 - T0) / 1.0e9), "act/s"),
+    report("grain_tell_remote", "msgs_per_sec", Msgs / ((T2 - T1) / 1.0e9), "msg/s"),
+    ok;
+run("grain_ask_remote", Host) ->
+    N = env_int("GRAIN_N", 10000),
+    Asks = env_int("GRAIN_ASK_N", 200000),
+    Names = akt_peer_bench:grain_names(N),
+    T0 = now_ns(),
+    grain_ask_loop(Host, Names, N, 0, Asks),
+    T1 = now_ns(),
+    report("grain_ask_remote", "asks_per_sec", Asks / ((T1 - T0) / 1.0e9), "asks/s"),
     ok.
+
+grain_tell_loop(_Host, _Names, _N, To, To) -> ok;
+grain_tell_loop(Host, Names, N, I, To) ->
+    Host ! {tell, element(I rem N + 1, Names), I},
+    grain_tell_loop(Host, Names, N, I + 1, To).
+
+grain_wait_phase(Host, N) ->
+    Ref = make_ref(),
+    Host ! {wait, self(), Ref},
+    receive
+        {Ref, N} -> ok
+    after ?STEP_TIMEOUT_MS ->
+            error(phase_incomplete)
+    end.
+
+grain_ask_loop(_Host, _Names, _N, To, To) -> ok;
+grain_ask_loop(Host, Names, N, I, To) ->
+    Ref = make_ref(),
+    Host ! {ask, self(), Ref, element(I rem N + 1, Names)},
+    Expected = I div N + 1,
+    receive
+        {Ref, Expected} -> grain_ask_loop(Host, Names, N, I + 1, To);
+        {Ref, Other} -> error({wrong_count, I, Other})
+    after ?STEP_TIMEOUT_MS ->
+            error({no_answer, I})
+    end.
 
 pingpong_loop(_Server, N, N, _Last, Acc) -> Acc;
 pingpong_loop(Server, I, N, Last, Acc) ->
@@ -226,6 +308,42 @@ server_loop(Count) ->
         {ask, From, I, T} -> From ! {answer, I + 1, T}, server_loop(Count);
         {'end', From} -> From ! {done, Count, peak_rss_bytes()}, server_loop(0);
         stop -> ok
+    end.
+
+%% The grain host of the grain workloads, spawned by the client: its own
+%% name -> pid map (a miss spawns the grain on this node) and the collector.
+grain_host(N, Msgs) ->
+    Target = 1 + Msgs div N,
+    Collector = spawn(akt_peer_bench, grain_collector, [N, wait]),
+    grain_host_loop(#{}, Collector, Target).
+
+grain_host_loop(Tab, Collector, Target) ->
+    receive
+        {tell, Name, X} ->
+            {Pid, Tab1} = grain_lookup(Name, Tab, Collector, Target),
+            Pid ! X,
+            grain_host_loop(Tab1, Collector, Target);
+        {ask, From, Ref, Name} ->
+            %% The grain answers the driver itself.
+            {Pid, Tab1} = grain_lookup(Name, Tab, Collector, Target),
+            Pid ! {ask, From, Ref},
+            grain_host_loop(Tab1, Collector, Target);
+        {wait, _From, _Ref} = Wait ->
+            Collector ! Wait,
+            grain_host_loop(Tab, Collector, Target);
+        stop ->
+            [exit(P, kill) || P <- maps:values(Tab)],
+            exit(Collector, kill),
+            ok
+    end.
+
+grain_lookup(Name, Tab, Collector, Target) ->
+    case Tab of
+        #{Name := Pid} ->
+            {Pid, Tab};
+        _ ->
+            Pid = spawn(akt_peer_bench, grain_loop, [0, Collector, Target]),
+            {Pid, Tab#{Name => Pid}}
     end.
 
 %% -- helpers ------------------------------------------------------------------

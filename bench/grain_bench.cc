@@ -1,0 +1,235 @@
+// akt_bench's grain workloads (BENCHMARKS.md): N grains activated on demand.
+//   grain_tell  GRAIN_N=10000 GRAIN_MSGS=1000000   activations_per_sec, msgs_per_sec
+//   grain_ask   GRAIN_N=10000 GRAIN_ASK_N=200000   asks_per_sec
+//   grain_tell_remote / grain_ask_remote: the grains live in a second process
+//   (akt_bench remote_server), reached through akt remoting.
+// Phase A sends one message to each of N new grains (each activates on it);
+// each grain reports to a collector when its count reaches 1, and the phase
+// ends at N reports. Phase B sends GRAIN_MSGS round-robin; each grain reports
+// at 1 + GRAIN_MSGS/N. grain_ask does sequential blocking asks round-robin.
+#include <akt/akt.h>
+#include <akt/remote.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench.pb.h"
+
+namespace {
+
+using GClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+int64_t GEnv(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atoll(v) : fallback;
+}
+
+void GOut(const std::string& workload, const char* metric, double value, const char* unit) {
+  std::printf("RESULT akt %s %s %.6g %s\n", workload.c_str(), metric, value, unit);
+  std::fflush(stdout);
+}
+
+double Since(GClock::time_point t0) {
+  return std::chrono::duration<double>(GClock::now() - t0).count();
+}
+
+// Local collector: a counter the driver waits on.
+std::atomic<int64_t> g_notices{0};
+int64_t g_per_grain = 0;  // phase B messages per grain
+
+struct Hit {};
+struct Count {};
+
+class LocalGrain : public akt::Grain {
+ public:
+  void OnReceive(akt::GrainContext& ctx) override {
+    if (ctx.message().Is<Hit>()) {
+      if (++count_ == 1 || count_ == 1 + g_per_grain) g_notices.fetch_add(1);
+      return;
+    }
+    ctx.Reply(count_).IgnoreError();
+  }
+
+ private:
+  int64_t count_ = 0;
+};
+
+void WaitNotices(int64_t n) {
+  while (g_notices.load() < n) std::this_thread::yield();
+}
+
+std::vector<akt::GrainIdentity> Ids(int64_t n) {
+  std::vector<akt::GrainIdentity> ids;
+  ids.reserve(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids.push_back(*akt::GrainIdentity::Make("bench", "g-" + std::to_string(i)));
+  return ids;
+}
+
+int Local(const std::string& w) {
+  akt::SystemOptions so;
+  so.name = "bench";
+  so.logger = akt::MakeStderrLogger(akt::LogLevel::kWarn);
+  akt::ActorSystem system(so);
+  if (!system.Start().ok()) return 1;
+  system.RegisterGrainKind("bench", akt::MakeGrainFactory<LocalGrain>()).IgnoreError();
+  int64_t n = GEnv("GRAIN_N", 10000);
+  auto ids = Ids(n);
+  if (w == "grain_tell") {
+    int64_t msgs = GEnv("GRAIN_MSGS", 1000000);
+    g_per_grain = msgs / n;
+    auto t0 = GClock::now();
+    for (auto& id : ids) system.TellGrain(id, Hit{}).IgnoreError();
+    WaitNotices(n);
+    double ta = Since(t0);
+    auto t1 = GClock::now();
+    for (int64_t i = 0; i < msgs; ++i) system.TellGrain(ids[static_cast<std::size_t>(i % n)], Hit{}).IgnoreError();
+    WaitNotices(2 * n);
+    double tb = Since(t1);
+    GOut(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
+    GOut(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
+  } else {
+    int64_t asks = GEnv("GRAIN_ASK_N", 200000);
+    auto t0 = GClock::now();
+    for (int64_t i = 0; i < asks; ++i) {
+      auto r = system.AskGrain<int64_t>(ids[static_cast<std::size_t>(i % n)], Count{}, 10s);
+      if (!r.ok()) {
+        std::fprintf(stderr, "ask failed: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
+    }
+    GOut(w, "asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
+  }
+  system.Stop().IgnoreError();
+  return 0;
+}
+
+// ---- remote: the host side runs in the remote_server process ----
+
+class HostCollector : public akt::Actor {
+ public:
+  void Receive(akt::ReceiveContext& ctx) override {
+    if (ctx.message().Is<akt::bench::GrainHit>()) {
+      ++notices_;
+      Check();
+      return;
+    }
+    if (const auto* p = ctx.message().As<akt::bench::PhaseDone>()) {
+      want_ = p->notices();
+      waiting_ = ctx.TakeReply();
+      Check();
+    }
+  }
+
+ private:
+  void Check() {
+    if (waiting_.valid() && notices_ >= want_) {
+      akt::bench::GrainCount c;
+      c.set_value(notices_);
+      waiting_.Reply(std::move(c)).IgnoreError();
+    }
+  }
+  int64_t notices_ = 0;
+  int64_t want_ = 0;
+  akt::PendingReply waiting_;
+};
+
+class RemoteGrain : public akt::Grain {
+ public:
+  explicit RemoteGrain(akt::PID collector) : collector_(std::move(collector)) {}
+  void OnReceive(akt::GrainContext& ctx) override {
+    if (ctx.message().Is<akt::bench::GrainHit>()) {
+      if (++count_ == 1 || count_ == 1 + per_grain_) {
+        collector_.Tell(akt::bench::GrainHit()).IgnoreError();
+      }
+      return;
+    }
+    akt::bench::GrainCount c;
+    c.set_value(count_);
+    ctx.Reply(std::move(c)).IgnoreError();
+  }
+
+ private:
+  akt::PID collector_;
+  int64_t count_ = 0;
+  int64_t per_grain_ = GEnv("GRAIN_MSGS", 1000000) / GEnv("GRAIN_N", 10000);
+};
+
+}  // namespace
+
+// Called by the remote_server process (remote_bench.cc) to host the grains.
+void SetUpGrainHost(akt::ActorSystem& system) {
+  auto collector = system.Spawn<HostCollector>("grain-collector");
+  if (!collector.ok()) return;
+  akt::PID c = *collector;
+  system.RegisterGrainKind("bench", [c]() -> std::unique_ptr<akt::Grain> {
+    return std::make_unique<RemoteGrain>(c);
+  }).IgnoreError();
+}
+
+// The client side of the remote grain workloads (remoting connected to `ep`).
+int RunGrainRemoteClient(const std::string& w, akt::Remoting& remoting, const std::string& ep) {
+  int64_t n = GEnv("GRAIN_N", 10000);
+  auto ids = Ids(n);
+  if (w == "grain_tell_remote") {
+    int64_t msgs = GEnv("GRAIN_MSGS", 1000000);
+    auto collector = remoting.Lookup(ep, "grain-collector", 10s);
+    if (!collector.ok()) return 1;
+    auto phase = [&](int64_t notices) {
+      akt::bench::PhaseDone p;
+      p.set_notices(notices);
+      auto r = collector->Ask(std::move(p), 120s);
+      if (!r.ok()) {
+        std::fprintf(stderr, "phase failed: %s\n", r.status().ToString().c_str());
+        std::exit(1);
+      }
+    };
+    auto t0 = GClock::now();
+    for (int64_t i = 0; i < n; ++i) {
+      remoting.TellGrain(ep, ids[static_cast<std::size_t>(i)], akt::bench::GrainHit()).IgnoreError();
+    }
+    phase(n);
+    double ta = Since(t0);
+    auto t1 = GClock::now();
+    for (int64_t i = 0; i < msgs; ++i) {
+      remoting.TellGrain(ep, ids[static_cast<std::size_t>(i % n)], akt::bench::GrainHit()).IgnoreError();
+    }
+    phase(2 * n);
+    double tb = Since(t1);
+    GOut(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
+    GOut(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
+  } else {
+    int64_t asks = GEnv("GRAIN_ASK_N", 200000);
+    if (GEnv("GRAIN_DEBUG_PLAIN", 0)) {
+      auto pong = remoting.Lookup(ep, "pong", 10s);
+      auto t0 = GClock::now();
+      for (int64_t i = 0; i < asks; ++i) {
+        akt::bench::Ping p;
+        if (!pong->Ask(std::move(p), 10s).ok()) return 1;
+      }
+      GOut(w, "plain_asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
+    }
+    auto t0 = GClock::now();
+    for (int64_t i = 0; i < asks; ++i) {
+      auto r = remoting.AskGrain(ep, ids[static_cast<std::size_t>(i % n)], akt::bench::GrainCount(), 10s);
+      if (!r.ok()) {
+        std::fprintf(stderr, "ask failed: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
+    }
+    GOut(w, "asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
+  }
+  return 0;
+}
+
+// -1: not a local grain workload.
+int RunGrainWorkload(int argc, char** argv) {
+  std::string w = argv[1];
+  if (w == "grain_tell" || w == "grain_ask") return Local(w);
+  return -1;
+}
