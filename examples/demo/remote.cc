@@ -45,6 +45,30 @@ class Account : public akt::Actor {
   int64_t deposits_ = 0;
 };
 
+// One grain per wallet: it exists in principle, is activated on the bank by
+// its first message and deactivates when idle.
+class Wallet : public akt::Grain {
+ public:
+  void OnReceive(akt::GrainContext& ctx) override {
+    ctx.Match(
+        [&](const demo::Deposit& d) {
+          cents_ += d.cents();
+          ++deposits_;
+        },
+        [&](const demo::GetBalance&) {
+          demo::Balance b;
+          b.set_account(ctx.Self().String());
+          b.set_cents(cents_);
+          b.set_deposits(deposits_);
+          ctx.Reply(std::move(b)).IgnoreError();
+        });
+  }
+
+ private:
+  int64_t cents_ = 0;
+  int64_t deposits_ = 0;
+};
+
 }  // namespace
 
 // The bank process: serves remoting, knows the "account" kind, runs until
@@ -64,6 +88,9 @@ int RunBankNode() {
     return 1;
   }
   (*remoting)->RegisterKind("account", akt::Context::MakeFactory<Account>()).IgnoreError();
+  akt::GrainOptions wallets;
+  wallets.WithDeactivateAfter(30s);
+  system.RegisterGrainKind("wallet", akt::MakeGrainFactory<Wallet>(), wallets).IgnoreError();
   std::printf("PORT %u\n", (*remoting)->port());
   std::fflush(stdout);
   char buf[64];
@@ -162,6 +189,46 @@ bool RunRemoteDemo(const char* self) {
                 static_cast<unsigned long long>(st.write_calls), st.bytes_sent / 1e6);
   }
   ok = ok && deposits == kDeposits && total == expected;
+
+  // Grains: 1000 wallets on the bank, each activated by its first deposit.
+  constexpr int kWallets = 1000;
+  constexpr int kPerWallet = 50;
+  auto g0 = std::chrono::steady_clock::now();
+  for (int round = 0; ok && round < kPerWallet; ++round) {
+    for (int w = 0; w < kWallets; ++w) {
+      demo::Deposit d;
+      d.set_cents(w + 1);
+      auto id = akt::GrainIdentity::Make("wallet", "w-" + std::to_string(w));
+      ok = (*remoting)->TellGrain(bank_ep, *id, std::move(d)).ok();
+      if (!ok) break;
+    }
+  }
+  int64_t wallet_total = 0, wallet_deposits = 0;
+  for (int w = 0; ok && w < kWallets; ++w) {
+    auto id = akt::GrainIdentity::Make("wallet", "w-" + std::to_string(w));
+    auto b = (*remoting)->AskGrain(bank_ep, *id, demo::GetBalance(), 30s);
+    if (!b.ok() || b->As<demo::Balance>() == nullptr) {
+      std::fprintf(stderr, "grain ask failed: %s\n", b.status().ToString().c_str());
+      ok = false;
+      break;
+    }
+    wallet_total += b->As<demo::Balance>()->cents();
+    wallet_deposits += b->As<demo::Balance>()->deposits();
+    if (w == 7) {
+      std::printf("  grain ask %-12s balance %.2f after %lld deposits\n",
+                  b->As<demo::Balance>()->account().c_str(), b->As<demo::Balance>()->cents() / 100.0,
+                  static_cast<long long>(b->As<demo::Balance>()->deposits()));
+    }
+  }
+  double gsecs = std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count();
+  if (ok) {
+    std::printf("  grains:                %d wallets activated on the bank by their first deposit;\n"
+                "                         %lld deposits + %d asks in %.3f s = %.0f msgs/s\n",
+                kWallets, static_cast<long long>(wallet_deposits), kWallets, gsecs,
+                (wallet_deposits + kWallets) / gsecs);
+  }
+  int64_t wallet_expected = int64_t{kPerWallet} * kWallets * (kWallets + 1) / 2;
+  ok = ok && wallet_deposits == int64_t{kPerWallet} * kWallets && wallet_total == wallet_expected;
   accounts.clear();
   system.Stop().IgnoreError();
   ::close(in[1]);  // the bank stops when its stdin closes
