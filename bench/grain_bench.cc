@@ -6,11 +6,15 @@
 // Phase A sends one message to each of N new grains (each activates on it);
 // each grain reports to a collector when its count reaches 1, and the phase
 // ends at N reports. Phase B sends GRAIN_MSGS round-robin; each grain reports
-// at 1 + GRAIN_MSGS/N. grain_ask does sequential blocking asks round-robin.
+// at 1 + GRAIN_MSGS/N. grain_ask does sequential asks round-robin. Locally
+// the driver is an actor (as the Erlang peer's is a process); remotely it is
+// a plain thread (TellGrain / blocking AskGrain).
 #include <akt/akt.h>
 #include <akt/remote.h>
 
+#include <algorithm>
 #include <atomic>
+#include <latch>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -39,8 +43,10 @@ double Since(GClock::time_point t0) {
   return std::chrono::duration<double>(GClock::now() - t0).count();
 }
 
-// Local collector: a counter the driver waits on.
-std::atomic<int64_t> g_notices{0};
+// Local collector: the main thread sleeps on a latch per phase (it must not
+// spin: two cores are all there is).
+std::latch* g_phase_a = nullptr;
+std::latch* g_phase_b = nullptr;
 int64_t g_per_grain = 0;  // phase B messages per grain
 
 struct Hit {};
@@ -50,7 +56,9 @@ class LocalGrain : public akt::Grain {
  public:
   void OnReceive(akt::GrainContext& ctx) override {
     if (ctx.message().Is<Hit>()) {
-      if (++count_ == 1 || count_ == 1 + g_per_grain) g_notices.fetch_add(1);
+      ++count_;
+      if (count_ == 1) g_phase_a->count_down();
+      if (count_ == 1 + g_per_grain) g_phase_b->count_down();
       return;
     }
     ctx.Reply(count_).IgnoreError();
@@ -60,9 +68,6 @@ class LocalGrain : public akt::Grain {
   int64_t count_ = 0;
 };
 
-void WaitNotices(int64_t n) {
-  while (g_notices.load() < n) std::this_thread::yield();
-}
 
 std::vector<akt::GrainIdentity> Ids(int64_t n) {
   std::vector<akt::GrainIdentity> ids;
@@ -70,6 +75,57 @@ std::vector<akt::GrainIdentity> Ids(int64_t n) {
   for (int64_t i = 0; i < n; ++i) ids.push_back(*akt::GrainIdentity::Make("bench", "g-" + std::to_string(i)));
   return ids;
 }
+
+// The driver is an actor, as Erlang's is a process: it sends in chunks of
+// 1000 per turn (a self-message continues), or asks one grain at a time and
+// continues on each answer without blocking a worker.
+class TellDriver : public akt::Actor {
+ public:
+  TellDriver(const std::vector<akt::GrainIdentity>* ids, int64_t count)
+      : ids_(ids), count_(count) {}
+  void Receive(akt::ReceiveContext& ctx) override {
+    int64_t end = std::min<int64_t>(sent_ + 1000, count_);
+    int64_t n = static_cast<int64_t>(ids_->size());
+    for (; sent_ < end; ++sent_) {
+      ctx.system().TellGrain((*ids_)[static_cast<std::size_t>(sent_ % n)], Hit{}).IgnoreError();
+    }
+    if (sent_ < count_) ctx.self().Tell(0).IgnoreError();
+  }
+
+ private:
+  const std::vector<akt::GrainIdentity>* ids_;
+  int64_t count_;
+  int64_t sent_ = 0;
+};
+
+class AskDriver : public akt::Actor {
+ public:
+  AskDriver(const std::vector<akt::GrainIdentity>* ids, int64_t count, std::latch* done)
+      : ids_(ids), count_(count), done_(done) {}
+  void Receive(akt::ReceiveContext& ctx) override { Next(ctx); }
+
+ private:
+  void Next(akt::ReceiveContext& ctx) {
+    if (asked_ == count_) {
+      done_->count_down();
+      return;
+    }
+    const auto& id = (*ids_)[static_cast<std::size_t>(asked_++ % static_cast<int64_t>(ids_->size()))];
+    auto pid = ctx.system().GrainOf(id);
+    ctx.Request(pid.ok() ? *pid : akt::PID(), Count{}, 10s)
+        .Then([this](akt::ReceiveContext& c, akt::Result<akt::Message> r) {
+          if (!r.ok()) {
+            std::fprintf(stderr, "ask failed: %s\n", r.status().ToString().c_str());
+            std::exit(1);
+          }
+          Next(c);
+        });
+  }
+  const std::vector<akt::GrainIdentity>* ids_;
+  int64_t count_;
+  int64_t asked_ = 0;
+  std::latch* done_;
+};
 
 int Local(const std::string& w) {
   akt::SystemOptions so;
@@ -83,26 +139,28 @@ int Local(const std::string& w) {
   if (w == "grain_tell") {
     int64_t msgs = GEnv("GRAIN_MSGS", 1000000);
     g_per_grain = msgs / n;
+    std::latch phase_a(n), phase_b(n);
+    g_phase_a = &phase_a;
+    g_phase_b = &phase_b;
     auto t0 = GClock::now();
-    for (auto& id : ids) system.TellGrain(id, Hit{}).IgnoreError();
-    WaitNotices(n);
+    auto a = system.Spawn<TellDriver>("driver-a", &ids, n);
+    a->Tell(0).IgnoreError();
+    phase_a.wait();
     double ta = Since(t0);
     auto t1 = GClock::now();
-    for (int64_t i = 0; i < msgs; ++i) system.TellGrain(ids[static_cast<std::size_t>(i % n)], Hit{}).IgnoreError();
-    WaitNotices(2 * n);
+    auto b = system.Spawn<TellDriver>("driver-b", &ids, msgs);
+    b->Tell(0).IgnoreError();
+    phase_b.wait();
     double tb = Since(t1);
     GOut(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
     GOut(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
   } else {
     int64_t asks = GEnv("GRAIN_ASK_N", 200000);
+    std::latch done(1);
     auto t0 = GClock::now();
-    for (int64_t i = 0; i < asks; ++i) {
-      auto r = system.AskGrain<int64_t>(ids[static_cast<std::size_t>(i % n)], Count{}, 10s);
-      if (!r.ok()) {
-        std::fprintf(stderr, "ask failed: %s\n", r.status().ToString().c_str());
-        return 1;
-      }
-    }
+    auto d = system.Spawn<AskDriver>("driver", &ids, asks, &done);
+    d->Tell(0).IgnoreError();
+    done.wait();
     GOut(w, "asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
   }
   system.Stop().IgnoreError();

@@ -54,6 +54,8 @@ class GrainIdentity {
   std::string_view name() const { return std::string_view(text_).substr(kind_len_ + 1); }
   // "kind/name", cached.
   const std::string& String() const { return text_; }
+  // Hash of String(), computed once.
+  std::size_t hash() const { return hash_; }
 
   friend bool operator==(const GrainIdentity& a, const GrainIdentity& b) {
     return a.text_ == b.text_;
@@ -62,15 +64,14 @@ class GrainIdentity {
 
  private:
   GrainIdentity(std::string text, std::size_t kind_len)
-      : text_(std::move(text)), kind_len_(kind_len) {}
+      : text_(std::move(text)), kind_len_(kind_len), hash_(std::hash<std::string>()(text_)) {}
   std::string text_;
   std::size_t kind_len_ = 0;
+  std::size_t hash_ = 0;
 };
 
 struct GrainIdentityHash {
-  std::size_t operator()(const GrainIdentity& id) const {
-    return std::hash<std::string>()(id.String());
-  }
+  std::size_t operator()(const GrainIdentity& id) const { return id.hash(); }
 };
 
 struct GrainOptions {

@@ -122,8 +122,12 @@ class SystemImpl {
   // core does not depend on it.
   template <typename T>
   T* grains(T* (*make)(SystemImpl*)) {
+    if (void* p = grains_ptr_.load(std::memory_order_acquire)) return static_cast<T*>(p);
     std::lock_guard<std::mutex> lock(services_mu_);
-    if (!grains_) grains_ = std::shared_ptr<void>(make(this), [](void* p) { delete static_cast<T*>(p); });
+    if (!grains_) {
+      grains_ = std::shared_ptr<void>(make(this), [](void* p) { delete static_cast<T*>(p); });
+      grains_ptr_.store(grains_.get(), std::memory_order_release);
+    }
     return static_cast<T*>(grains_.get());
   }
   void* grains_if_any() const {
@@ -196,6 +200,7 @@ class SystemImpl {
   SlotPool slots_;
   std::shared_ptr<RemoteHooks> remote_hooks_;  // set once, before it is used
   std::shared_ptr<void> grains_;
+  std::atomic<void*> grains_ptr_{nullptr};
   Duration remote_ask_spin_{};
   ActorCell* root_ = nullptr;
   PID root_holder_;  // dropped by ReleaseRoot (breaks the root <-> system cycle)

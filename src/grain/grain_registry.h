@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "akt/grain.h"
+#include "akt/spawn_options.h"
 #include "envelope.h"
 
 namespace akt::internal {
@@ -30,7 +31,7 @@ class GrainRegistry {
   // failure the requester, if any, got the error.
   Status Deliver(const GrainIdentity& id, Envelope* e);
   // Called by a deactivating grain: forgets it (if the entry still names it).
-  void Forget(const std::string& key, ActorCell* cell);
+  void Forget(const GrainIdentity& id, ActorCell* cell);
   std::vector<GrainInfo> Active();
   std::vector<GrainIdentity> Relocatable();
   bool HasKind(std::string_view kind);
@@ -39,16 +40,30 @@ class GrainRegistry {
   struct Kind {
     GrainFactory factory;
     GrainOptions defaults;
+    SpawnOptions spawn;  // built once from the defaults
   };
   struct Entry {
     PID pid;
     GrainIdentity id;
   };
+  // Keys view the identity's own string and carry its precomputed hash: a
+  // lookup hashes nothing.
+  struct Key {
+    std::string_view text;
+    std::size_t hash;
+    bool operator==(const Key& o) const { return text == o.text; }
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const { return k.hash; }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, Entry> map;
+    std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> map;
   };
-  Shard& ShardFor(const std::string& key);
+  Shard& ShardFor(std::size_t hash) { return shards_[(hash >> 7) % shards_.size()]; }
+  // With the shard lock held: the live activation, or a new one.
+  Result<ActorCell*> GetOrActivateLocked(Shard& shard, const GrainIdentity& id,
+                                         const GrainOptions* options);
 
   SystemImpl* sys_;
   std::array<Shard, 16> shards_;

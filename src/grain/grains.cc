@@ -305,7 +305,7 @@ class GrainActor final : public Actor {
     }
     grain_.reset();
     // Only now may a new activation of this identity start.
-    registry_->Forget(id_.String(), cell_);
+    registry_->Forget(id_, cell_);
     return Status();
   }
 
@@ -365,20 +365,31 @@ class GrainActor final : public Actor {
 
 GrainRegistry* MakeRegistry(SystemImpl* sys) { return new GrainRegistry(sys); }
 
+SpawnOptions GrainSpawnOptions(const GrainOptions& opts) {
+  SpawnOptions so;
+  if (opts.mailbox_capacity > 0) so.mailbox = MailboxSpec::Bounded(opts.mailbox_capacity);
+  if (!opts.long_lived) so.passivation = PassivationStrategy::TimeBased(opts.deactivate_after);
+  so.dependencies = opts.dependencies;
+  // A failure stays with the caller; the grain keeps its state (GrainActor
+  // catches what OnReceive throws, so this rule is for akt's own errors).
+  static const auto kResume = std::make_shared<const Supervisor>(
+      Supervisor().ClearRules().WithAnyErrorDirective(Directive::kResume));
+  so.supervisor = kResume;
+  return so;
+}
+
 }  // namespace
 
 GrainRegistry* GrainRegistry::Of(SystemImpl* sys) { return sys->grains<GrainRegistry>(&MakeRegistry); }
-
-GrainRegistry::Shard& GrainRegistry::ShardFor(const std::string& key) {
-  return shards_[std::hash<std::string>()(key) % shards_.size()];
-}
 
 Status GrainRegistry::RegisterKind(std::string kind, GrainFactory factory, GrainOptions defaults) {
   if (!factory) return InvalidArgumentError("grain kind " + kind + " has no factory");
   Result<GrainIdentity> probe = GrainIdentity::Make(kind, "x");
   if (!probe.ok()) return probe.status();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!kinds_.emplace(std::move(kind), Kind{std::move(factory), std::move(defaults)}).second) {
+  SpawnOptions so = GrainSpawnOptions(defaults);
+  if (!kinds_.emplace(std::move(kind), Kind{std::move(factory), std::move(defaults), std::move(so)})
+           .second) {
     return AlreadyExistsError("grain kind " + std::string(probe->kind()) + " is already registered");
   }
   return Status();
@@ -390,16 +401,27 @@ bool GrainRegistry::HasKind(std::string_view kind) {
 }
 
 Result<PID> GrainRegistry::GetOrActivate(const GrainIdentity& id, const GrainOptions* options) {
-  const std::string& key = id.String();
-  Shard& shard = ShardFor(key);
+  Shard& shard = ShardFor(id.hash());
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.map.find(key);
+  Result<ActorCell*> cell = GetOrActivateLocked(shard, id, options);
+  if (!cell.ok()) return cell.status();
+  (*cell)->AddRef();
+  return PID::Adopt(*cell);
+}
+
+Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainIdentity& id,
+                                                      const GrainOptions* options) {
+  auto it = shard.map.find(Key{id.String(), id.hash()});
   if (it != shard.map.end()) {
-    if (it->second.pid.cell()->life() != ActorCell::Life::kTerminated) return it->second.pid;
+    if (it->second->pid.cell()->life() != ActorCell::Life::kTerminated) {
+      return it->second->pid.cell();
+    }
     shard.map.erase(it);  // its Forget is on the way
   }
+  const std::string& key = id.String();
   GrainFactory factory;
   GrainOptions opts;
+  SpawnOptions so;
   {
     std::lock_guard<std::mutex> klock(mu_);
     auto k = kinds_.find(std::string(id.kind()));
@@ -408,6 +430,7 @@ Result<PID> GrainRegistry::GetOrActivate(const GrainIdentity& id, const GrainOpt
     }
     factory = k->second.factory;
     opts = options != nullptr ? *options : k->second.defaults;
+    so = options != nullptr ? GrainSpawnOptions(*options) : k->second.spawn;
     Record& r = records_[key];
     // The relocation flag sticks to the identity: once disabled, every later
     // activation keeps it, whatever options it is given.
@@ -415,51 +438,60 @@ Result<PID> GrainRegistry::GetOrActivate(const GrainIdentity& id, const GrainOpt
     opts.disable_relocation = r.disable_relocation;
     r.activations++;
   }
-  SpawnOptions so;
-  if (opts.mailbox_capacity > 0) so.mailbox = MailboxSpec::Bounded(opts.mailbox_capacity);
-  if (!opts.long_lived) so.passivation = PassivationStrategy::TimeBased(opts.deactivate_after);
-  so.dependencies = opts.dependencies;
-  // A failure stays with the caller; the grain keeps its state (GrainActor
-  // catches what OnReceive throws, so this rule is for akt's own errors).
-  so.WithSupervisor(Supervisor().ClearRules().WithAnyErrorDirective(Directive::kResume));
   GrainRegistry* self = this;
+  // Anonymous: the registry is the grains' directory (no name registration).
   Result<PID> pid = sys_->Spawn(
-      nullptr, std::string(kGrainActorPrefix) + key,
+      nullptr, std::string(),
       [self, id, factory, opts]() -> std::unique_ptr<Actor> {
         return std::make_unique<GrainActor>(self, id, factory, opts);
       },
       so, /*validate_name=*/false);
   if (!pid.ok()) return pid.status();
-  shard.map.emplace(key, Entry{*pid, id});
-  return pid;
+  auto entry = std::make_unique<Entry>(Entry{*pid, id});
+  Key k{entry->id.String(), entry->id.hash()};
+  ActorCell* cell = pid->cell();
+  shard.map.emplace(k, std::move(entry));
+  return cell;
 }
 
-void GrainRegistry::Forget(const std::string& key, ActorCell* cell) {
-  Shard& shard = ShardFor(key);
+void GrainRegistry::Forget(const GrainIdentity& id, ActorCell* cell) {
+  Shard& shard = ShardFor(id.hash());
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.map.find(key);
-  if (it != shard.map.end() && it->second.pid.cell() == cell) shard.map.erase(it);
+  auto it = shard.map.find(Key{id.String(), id.hash()});
+  if (it != shard.map.end() && it->second->pid.cell() == cell) shard.map.erase(it);
 }
 
 Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e) {
+  Shard& shard = ShardFor(id.hash());
   Status last;
   for (int attempt = 0; attempt < 16; ++attempt) {
-    Result<PID> pid = GetOrActivate(id, nullptr);
-    if (!pid.ok()) {
-      ActorCell::FailReply(e, pid.status());
-      sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, id.String());
-      return pid.status();
+    PID target;
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      Result<ActorCell*> cell = GetOrActivateLocked(shard, id, nullptr);
+      if (!cell.ok()) {
+        last = cell.status();
+        break;
+      }
+      (*cell)->AddRef();  // the entry's reference keeps it alive until here
+      target = PID::Adopt(*cell);
     }
+    // Posted outside the lock (a refusal may run dead-letter subscribers).
+    // An activation that ends after this lookup hands what reached its
+    // mailbox to the next one (its drain hook); one already ended refuses.
     Status s;
-    if (pid->cell()->TryPostUser(e, &s)) return s;
+    if (target.cell()->TryPostUser(e, &s)) return s;
     last = s;
     // That activation just ended; the next lookup starts a new one.
     if (attempt > 2) std::this_thread::yield();
   }
-  Status s = UnavailableError("grain " + id.String() + " keeps deactivating: " + last.ToString());
-  ActorCell::FailReply(e, s);
-  sys_->DeadLetter(e, DeadLetterReason::kStopped, nullptr, id.String());
-  return s;
+  if (last.code() != StatusCode::kNotFound && last.code() != StatusCode::kSystemStopped &&
+      last.code() != StatusCode::kFailedPrecondition) {
+    last = UnavailableError("grain " + id.String() + " keeps deactivating: " + last.ToString());
+  }
+  ActorCell::FailReply(e, last);
+  sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, id.String());
+  return last;
 }
 
 std::vector<GrainInfo> GrainRegistry::Active() {
@@ -467,8 +499,8 @@ std::vector<GrainInfo> GrainRegistry::Active() {
   for (Shard& shard : shards_) {
     std::lock_guard<std::mutex> lock(shard.mu);
     for (auto& [key, entry] : shard.map) {
-      if (entry.pid.cell()->life() == ActorCell::Life::kTerminated) continue;
-      out.push_back(GrainInfo{entry.id, entry.pid, false, 0});
+      if (entry->pid.cell()->life() == ActorCell::Life::kTerminated) continue;
+      out.push_back(GrainInfo{entry->id, entry->pid, false, 0});
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
