@@ -17,6 +17,7 @@ namespace akt::internal {
 
 class SystemImpl;
 class ActorCell;
+struct GrainConfig;
 
 class GrainRegistry {
  public:
@@ -41,6 +42,7 @@ class GrainRegistry {
     GrainFactory factory;
     GrainOptions defaults;
     SpawnOptions spawn;  // built once from the defaults
+    std::shared_ptr<const GrainConfig> config;
   };
   struct Entry {
     PID pid;

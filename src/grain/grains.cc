@@ -221,6 +221,17 @@ std::string DescribeException(std::exception_ptr p) {
 
 struct ActivateNow {};
 
+}  // namespace
+
+// What every activation of a kind shares (one per kind, or one per explicit
+// options given to GrainOf).
+struct GrainConfig {
+  GrainFactory factory;
+  GrainOptions options;
+};
+
+namespace {
+
 // What outlives the grain actor's instance: the drain hook runs after the
 // actor object is gone.
 struct GrainShared {
@@ -231,11 +242,12 @@ struct GrainShared {
 // The actor behind one activation of a grain.
 class GrainActor final : public Actor {
  public:
-  GrainActor(GrainRegistry* registry, GrainIdentity id, GrainFactory factory, GrainOptions options)
+  GrainActor(GrainRegistry* registry, GrainIdentity id, std::shared_ptr<const GrainConfig> config)
       : registry_(registry),
         id_(std::move(id)),
-        factory_(std::move(factory)),
-        options_(std::move(options)),
+        config_(std::move(config)),
+        factory_(config_->factory),
+        options_(config_->options),
         shared_(std::make_shared<GrainShared>()) {}
 
   Status PreStart(Context& ctx) override {
@@ -355,8 +367,9 @@ class GrainActor final : public Actor {
 
   GrainRegistry* registry_;
   GrainIdentity id_;
-  GrainFactory factory_;
-  GrainOptions options_;
+  std::shared_ptr<const GrainConfig> config_;  // shared by the kind's activations
+  const GrainFactory& factory_;
+  const GrainOptions& options_;
   std::shared_ptr<GrainShared> shared_;
   std::unique_ptr<Grain> grain_;
   bool activated_ = false;
@@ -388,7 +401,9 @@ Status GrainRegistry::RegisterKind(std::string kind, GrainFactory factory, Grain
   if (!probe.ok()) return probe.status();
   std::lock_guard<std::mutex> lock(mu_);
   SpawnOptions so = GrainSpawnOptions(defaults);
-  if (!kinds_.emplace(std::move(kind), Kind{std::move(factory), std::move(defaults), std::move(so)})
+  auto config = std::make_shared<const GrainConfig>(GrainConfig{factory, defaults});
+  if (!kinds_.emplace(std::move(kind), Kind{std::move(factory), std::move(defaults), std::move(so),
+                                            std::move(config)})
            .second) {
     return AlreadyExistsError("grain kind " + std::string(probe->kind()) + " is already registered");
   }
@@ -419,7 +434,7 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     shard.map.erase(it);  // its Forget is on the way
   }
   const std::string& key = id.String();
-  GrainFactory factory;
+  std::shared_ptr<const GrainConfig> config;
   GrainOptions opts;
   SpawnOptions so;
   {
@@ -428,9 +443,11 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     if (k == kinds_.end()) {
       return NotFoundError("no grain kind '" + std::string(id.kind()) + "' is registered");
     }
-    factory = k->second.factory;
     opts = options != nullptr ? *options : k->second.defaults;
     so = options != nullptr ? GrainSpawnOptions(*options) : k->second.spawn;
+    config = options != nullptr ? std::make_shared<const GrainConfig>(
+                                      GrainConfig{k->second.factory, *options})
+                                : k->second.config;
     Record& r = records_[key];
     // The relocation flag sticks to the identity: once disabled, every later
     // activation keeps it, whatever options it is given.
@@ -442,8 +459,8 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
   // Anonymous: the registry is the grains' directory (no name registration).
   Result<PID> pid = sys_->Spawn(
       nullptr, std::string(),
-      [self, id, factory, opts]() -> std::unique_ptr<Actor> {
-        return std::make_unique<GrainActor>(self, id, factory, opts);
+      [self, id, config]() -> std::unique_ptr<Actor> {
+        return std::make_unique<GrainActor>(self, id, config);
       },
       so, /*validate_name=*/false);
   if (!pid.ok()) return pid.status();
