@@ -34,6 +34,11 @@ struct PipeToOther {
 struct Keep {};     // the grain keeps a copy of its context
 struct UseKept {};  // ... and uses it on a later message
 struct DepValue {};
+// Blocks the grain's turn until the flag is set (bounded by 10 s).
+struct Block {
+  std::atomic<bool>* release;
+  std::atomic<bool>* entered;
+};
 
 // State that outlives activations: what a grain would keep in a database.
 struct Store {
@@ -98,6 +103,13 @@ class Counter : public Grain {
           Status s = kept_->Reply(int64_t{666});
           ctx.Reply(static_cast<int64_t>(s.code())).IgnoreError();
           EXPECT_FALSE(kept_->valid());
+        },
+        [&](const Block& b) {
+          b.entered->store(true);
+          auto until = std::chrono::steady_clock::now() + 10s;
+          while (!b.release->load() && std::chrono::steady_clock::now() < until) {
+            std::this_thread::yield();
+          }
         },
         [&](const DepValue&) {
           auto d = ctx.GetDependency("config");
@@ -236,20 +248,27 @@ TEST_F(Grains, MessagesRacingADeactivationReachTheNextActivation) {
   ASSERT_TRUE(system_->RegisterGrainKind("flaky-idle", MakeGrainFactory<Counter>(&store_), o).ok());
   GrainIdentity id = Id("churn", "flaky-idle");
   int64_t sent = 0;
-  auto until = std::chrono::steady_clock::now() + 1500ms;
-  while (std::chrono::steady_clock::now() < until) {
-    ASSERT_TRUE(system_->TellGrain(id, Add{1}).ok());
-    ++sent;
-    if (sent % 64 == 0) std::this_thread::sleep_for(2ms);  // let it go idle now and then
+  auto activations = [&] {
+    std::lock_guard<std::mutex> lock(store_.mu);
+    return store_.activations["flaky-idle/churn"];
+  };
+  // Stream tells with short idle gaps until the grain has been deactivated
+  // and re-activated several times under the stream (or 20 s passed).
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < until && (activations() < 4 || sent < 2000)) {
+    for (int i = 0; i < 64; ++i) {
+      ASSERT_TRUE(system_->TellGrain(id, Add{1}).ok());
+      ++sent;
+    }
+    std::this_thread::sleep_for(3ms);  // an idle gap the grain may deactivate in
   }
+  ASSERT_GE(activations(), 4) << "the grain never deactivated under the stream";
   // Every accepted message was handled by some activation: the totals add up.
   EXPECT_TRUE(WaitFor([&] {
     int64_t in_grain = system_->AskGrain<int64_t>(id, Get{}, 5s).value_or(-1);
     std::lock_guard<std::mutex> lock(store_.mu);
     return in_grain == sent || store_.saved["flaky-idle/churn"] == sent;
   }));
-  std::lock_guard<std::mutex> lock(store_.mu);
-  EXPECT_GE(store_.activations["flaky-idle/churn"], 2) << "never deactivated: the test saw no race";
 }
 
 TEST_F(Grains, AFullMailboxRefusesWithMailboxFull) {
@@ -257,25 +276,17 @@ TEST_F(Grains, AFullMailboxRefusesWithMailboxFull) {
   GrainOptions o;
   o.WithMailboxCapacity(4);
   ASSERT_TRUE(system_->GrainOf(id, o).ok());
-  std::thread asker([&] { (void)system_->AskGrain(id, Hold{}, 10s); });  // occupies the grain
-  ASSERT_TRUE(WaitFor([&] {
-    Result<PID> p = system_->GrainOf(id);
-    return p.ok() && p->ProcessedCount() >= 2;  // activation + Hold
-  }));
-  int refused = 0;
-  for (int i = 0; i < 50; ++i) {
-    Status s = system_->TellGrain(id, Add{1});
-    if (s.code() == StatusCode::kMailboxFull) ++refused;
-  }
-  EXPECT_GT(refused, 0);
-  EXPECT_GT(system_->DeadLetterCount(DeadLetterReason::kMailboxFull), 0u);
-  // Release may itself be refused while the mailbox is full: retry until in.
-  Status last;
-  ASSERT_TRUE(WaitFor([&] {
-    last = system_->TellGrain(id, Release{1});
-    return last.ok();
-  })) << last.ToString();
-  asker.join();
+  std::atomic<bool> release{false}, entered{false};
+  ASSERT_TRUE(system_->TellGrain(id, Block{&release, &entered}).ok());
+  ASSERT_TRUE(WaitFor([&] { return entered.load(); }));  // the grain is busy now
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(system_->TellGrain(id, Add{1}).ok());
+  uint64_t dead_before = system_->DeadLetterCount(DeadLetterReason::kMailboxFull);
+  EXPECT_EQ(system_->TellGrain(id, Add{100}).code(), StatusCode::kMailboxFull);
+  EXPECT_EQ(system_->AskGrain(id, Get{}, 1s).status().code(), StatusCode::kMailboxFull);
+  EXPECT_EQ(system_->DeadLetterCount(DeadLetterReason::kMailboxFull), dead_before + 2);
+  release = true;
+  // The four accepted messages were all handled; the refused one was not.
+  EXPECT_TRUE(WaitFor([&] { return system_->AskGrain<int64_t>(id, Get{}, 5s).value_or(-1) == 4; }));
 }
 
 TEST_F(Grains, ErrorsReachTheCallerTypedAndTheGrainKeepsGoing) {
@@ -464,7 +475,10 @@ TEST_F(Grains, MemoryReturnsAfterGrainsDeactivate) {
   for (int i = 0; i < 2000; ++i) {
     ASSERT_TRUE(system_->TellGrain(Id("g" + std::to_string(i), "brief"), Add{1}).ok());
   }
-  EXPECT_GE(system_->ActorCount(), actors_before + 2000);
+  EXPECT_TRUE(WaitFor([&] {  // every grain came to life
+    std::lock_guard<std::mutex> lock(store_.mu);
+    return store_.activations.size() == 2000u;
+  }));
   EXPECT_TRUE(WaitFor([&] { return system_->ActiveGrains().empty(); }, 20000ms));
   EXPECT_TRUE(WaitFor([&] { return system_->ActorCount() == actors_before; }));
   std::lock_guard<std::mutex> lock(store_.mu);
