@@ -1398,15 +1398,29 @@ void ActorCell::FinishStop() {
   PID self = std::move(self_);  // the cell may be freed when this goes
 }
 
+void ActorCell::SetDrainHook(DrainHook hook) {
+  if (tuning_) {
+    tuning_->drain_hook = std::move(hook);
+  } else {
+    extra().drain_hook = std::move(hook);
+  }
+}
+
 void ActorCell::DrainUserToDeadLetters() {
   Extra* x = extra_.load(std::memory_order_acquire);
+  const DrainHook* hook = nullptr;
+  if (tuning_ && tuning_->drain_hook) {
+    hook = &tuning_->drain_hook;
+  } else if (x != nullptr && x->drain_hook) {
+    hook = &x->drain_hook;
+  }
   while (Envelope* e = PopUser()) {
     if (e->watch_notice) {
       FreeEnvelope(e);  // a Terminated for a watcher that is gone: nobody needs it
       continue;
     }
-    if (x != nullptr && x->drain_hook) {
-      x->drain_hook(e);
+    if (hook != nullptr) {
+      (*hook)(e);
       continue;
     }
     system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);

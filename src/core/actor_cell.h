@@ -93,7 +93,7 @@ class ActorCell {
   // of dead letters (grains hand them to their next activation). Set once,
   // from the actor's own turn.
   using DrainHook = std::function<void(Envelope*)>;
-  void SetDrainHook(DrainHook hook) { extra().drain_hook = std::move(hook); }
+  void SetDrainHook(DrainHook hook);
   void PostSystem(Envelope* e);
   void PostSystem(SysKind kind);
 
@@ -265,6 +265,8 @@ class ActorCell {
     // SystemImpl::ActivityNow() ticks; written at most once per 100 ms.
     std::atomic<int64_t> last_activity{0};
     std::atomic<uint32_t> stash_size{0};
+    // Grains: kept here rather than in Extra (whose deques cost kilobytes).
+    DrainHook drain_hook;
   };
   const Tuning& tuning() const;
   std::unique_ptr<Tuning> tuning_;  // null: every default
