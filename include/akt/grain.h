@@ -228,7 +228,10 @@ struct GrainInfo {
   GrainIdentity id;
   PID pid;
   bool disable_relocation = false;
-  uint64_t activations = 0;  // of this identity in this system so far
+  // Activations of this identity so far. Counted across deactivations only
+  // for pinned identities (WithGrainDisableRelocation), whose record the
+  // system keeps; 1 for the others (nothing is kept once they deactivate).
+  uint64_t activations = 0;
 };
 
 }  // namespace akt

@@ -47,6 +47,8 @@ class GrainRegistry {
   struct Entry {
     PID pid;
     GrainIdentity id;
+    bool disable_relocation;
+    uint64_t activations;
   };
   // Keys view the identity's own string and carry its precomputed hash: a
   // lookup hashes nothing.
@@ -71,6 +73,7 @@ class GrainRegistry {
   std::array<Shard, 16> shards_;
   std::mutex mu_;  // kinds and records
   std::unordered_map<std::string, Kind> kinds_;
+  // Kept (forever) only for identities pinned with WithGrainDisableRelocation.
   struct Record {
     bool disable_relocation = false;  // sticks to the identity once set
     uint64_t activations = 0;

@@ -437,6 +437,7 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
   std::shared_ptr<const GrainConfig> config;
   GrainOptions opts;
   SpawnOptions so;
+  uint64_t activations = 1;
   {
     std::lock_guard<std::mutex> klock(mu_);
     auto k = kinds_.find(std::string(id.kind()));
@@ -448,12 +449,19 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     config = options != nullptr ? std::make_shared<const GrainConfig>(
                                       GrainConfig{k->second.factory, *options})
                                 : k->second.config;
-    Record& r = records_[key];
     // The relocation flag sticks to the identity: once disabled, every later
-    // activation keeps it, whatever options it is given.
-    r.disable_relocation = r.disable_relocation || opts.disable_relocation;
-    opts.disable_relocation = r.disable_relocation;
-    r.activations++;
+    // activation keeps it, whatever options it is given. Only such pinned
+    // identities keep a record after they deactivate (memory returns for
+    // all the others).
+    if (opts.disable_relocation || !records_.empty()) {
+      auto r = records_.find(key);
+      if (r == records_.end() && opts.disable_relocation) r = records_.emplace(key, Record{}).first;
+      if (r != records_.end()) {
+        r->second.disable_relocation = true;
+        opts.disable_relocation = true;
+        activations = ++r->second.activations;
+      }
+    }
   }
   GrainRegistry* self = this;
   // Anonymous: the registry is the grains' directory (no name registration).
@@ -464,7 +472,7 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
       },
       so, /*validate_name=*/false);
   if (!pid.ok()) return pid.status();
-  auto entry = std::make_unique<Entry>(Entry{*pid, id});
+  auto entry = std::make_unique<Entry>(Entry{*pid, id, opts.disable_relocation, activations});
   Key k{entry->id.String(), entry->id.hash()};
   ActorCell* cell = pid->cell();
   shard.map.emplace(k, std::move(entry));
@@ -517,14 +525,8 @@ std::vector<GrainInfo> GrainRegistry::Active() {
     std::lock_guard<std::mutex> lock(shard.mu);
     for (auto& [key, entry] : shard.map) {
       if (entry->pid.cell()->life() == ActorCell::Life::kTerminated) continue;
-      out.push_back(GrainInfo{entry->id, entry->pid, false, 0});
+      out.push_back(GrainInfo{entry->id, entry->pid, entry->disable_relocation, entry->activations});
     }
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (GrainInfo& g : out) {
-    const Record& r = records_[g.id.String()];
-    g.disable_relocation = r.disable_relocation;
-    g.activations = r.activations;
   }
   return out;
 }
