@@ -219,7 +219,6 @@ std::string DescribeException(std::exception_ptr p) {
   }
 }
 
-struct ActivateNow {};
 
 }  // namespace
 
@@ -232,12 +231,6 @@ struct GrainConfig {
 
 namespace {
 
-// What outlives the grain actor's instance: the drain hook runs after the
-// actor object is gone.
-struct GrainShared {
-  bool failed = false;
-  Status activation_error;
-};
 
 // The actor behind one activation of a grain.
 class GrainActor final : public Actor {
@@ -247,37 +240,24 @@ class GrainActor final : public Actor {
         id_(std::move(id)),
         config_(std::move(config)),
         factory_(config_->factory),
-        options_(config_->options),
-        shared_(std::make_shared<GrainShared>()) {}
+        options_(config_->options) {}
 
   Status PreStart(Context& ctx) override {
     cell_ = ctx.self().cell();
     GrainRegistry* registry = registry_;
     GrainIdentity id = id_;
-    std::shared_ptr<GrainShared> shared = shared_;
-    SystemImpl* sys = cell_->system();
-    // Messages still queued when this activation ends go to the next one
-    // (or, if it never activated, fail with the activation error).
-    cell_->SetDrainHook([registry, id, shared, sys](Envelope* e) {
-      if (shared->failed) {
-        ActorCell::FailReply(e, shared->activation_error);
-        sys->DeadLetter(e, DeadLetterReason::kStopped, nullptr, id.String());
-        return;
-      }
-      registry->Deliver(id, e).IgnoreError();
-    });
-    // The activation runs as this actor's first message, not here: Spawn
-    // returns at once and callers' messages queue behind it.
-    return ctx.self().Tell(ActivateNow{});
+    // Messages still queued when this activation ends go to the next one.
+    // (A failed activation replaces this hook: they then fail with its error.)
+    cell_->SetDrainHook([registry, id](Envelope* e) { registry->Deliver(id, e).IgnoreError(); });
+    return Status();
   }
 
   void Receive(ReceiveContext& rc) override {
-    if (rc.message().Is<ActivateNow>()) {
-      Activate(rc);
-      return;
-    }
-    if (shared_->failed) {
-      if (rc.envelope()->expects_reply()) ActorCell::FailReply(rc.envelope(), shared_->activation_error);
+    // The activation runs on the first message, in this actor's own turn:
+    // Spawn returns at once and later messages queue behind this one.
+    if (!activated_ && !failed_) Activate(rc);
+    if (failed_) {
+      if (rc.envelope()->expects_reply()) ActorCell::FailReply(rc.envelope(), activation_error_);
       return;
     }
     GrainContext::Slot* slot = t_slots.Acquire();
@@ -356,13 +336,22 @@ class GrainActor final : public Actor {
         return;
       }
     }
-    shared_->failed = true;
-    shared_->activation_error =
+    failed_ = true;
+    activation_error_ =
         Status(StatusCode::kActivationFailed,
                "grain " + id_.String() + " failed to activate after " + std::to_string(attempts) +
                    " attempt(s): " + last.ToString());
-    rc.logger().Log(LogLevel::kWarn, shared_->activation_error.message());
-    rc.self().Stop();  // queued messages fail with the activation error
+    rc.logger().Log(LogLevel::kWarn, activation_error_.message());
+    // Queued messages fail with the activation error; the next message to
+    // this identity tries a new activation.
+    Status error = activation_error_;
+    SystemImpl* sys = cell_->system();
+    GrainIdentity id = id_;
+    cell_->SetDrainHook([error, sys, id](Envelope* e) {
+      ActorCell::FailReply(e, error);
+      sys->DeadLetter(e, DeadLetterReason::kStopped, nullptr, id.String());
+    });
+    rc.self().Stop();
   }
 
   GrainRegistry* registry_;
@@ -370,7 +359,8 @@ class GrainActor final : public Actor {
   std::shared_ptr<const GrainConfig> config_;  // shared by the kind's activations
   const GrainFactory& factory_;
   const GrainOptions& options_;
-  std::shared_ptr<GrainShared> shared_;
+  bool failed_ = false;
+  Status activation_error_;
   std::unique_ptr<Grain> grain_;
   bool activated_ = false;
   ActorCell* cell_ = nullptr;
