@@ -399,9 +399,12 @@ TEST_F(Grains, AContextUsedAfterItsCallIsRefused) {
   Result<int64_t> code = system_->AskGrain<int64_t>(id, UseKept{}, 5s);
   ASSERT_TRUE(code.ok()) << code.status().ToString();
   EXPECT_EQ(*code, static_cast<int64_t>(StatusCode::kFailedPrecondition));
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(system_->AskGrain(id, Get{}, 5s).ok());
   auto after = GetGrainContextPoolStats();
-  EXPECT_GT(after.reused, before.reused);  // slots are recycled...
-  EXPECT_LE(after.created, 64u);           // ...and bounded (per thread)
+  // 102 calls on this system's 2 workers: at most one context slot was
+  // created per worker thread; every other call reused one.
+  EXPECT_LE(after.created - before.created, 2u);
+  EXPECT_GE(after.reused - before.reused, 100u);
 }
 
 TEST_F(Grains, GrainsTalkToGrainsWithoutBlocking) {
