@@ -31,20 +31,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace {
 
+using akt_bench::EnvInt;
+using akt_bench::PeakRssMb;
+using akt_bench::Report;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-int64_t EnvInt(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::atoll(v) : fallback;
-}
-
-void Result(const char* workload, const char* metric, double value, const char* unit) {
-  std::printf("RESULT akt %s %s %.6g %s\n", workload, metric, value, unit);
-  std::fflush(stdout);
-}
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -53,15 +48,6 @@ long ResidentBytes() {
   long size = 0, resident = 0;
   f >> size >> resident;
   return resident * sysconf(_SC_PAGESIZE);
-}
-
-double PeakRssMb() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
 }
 
 akt::SystemOptions Options() {
@@ -120,8 +106,8 @@ void PingPong() {
   ping.Forward(Ball{n}, pong).IgnoreError();
   done.Wait();
   double s = Seconds(Clock::now() - t0);
-  Result("pingpong", "roundtrips_per_sec", n / s, "rt/s");
-  Result("pingpong", "mean_roundtrip_ns", s * 1e9 / n, "ns");
+  Report("pingpong", "roundtrips_per_sec", n / s, "rt/s");
+  Report("pingpong", "mean_roundtrip_ns", s * 1e9 / n, "ns");
   system.Stop().IgnoreError();
 }
 
@@ -173,8 +159,8 @@ void FanIn() {
   for (auto& s : tx) s.Tell(Go{}).IgnoreError();
   done.Wait();
   double s = Seconds(Clock::now() - t0);
-  Result("fanin", "msgs_per_sec", senders * per / s, "msg/s");
-  Result("fanin", "peak_rss_mb", PeakRssMb(), "MB");
+  Report("fanin", "msgs_per_sec", senders * per / s, "msg/s");
+  Report("fanin", "peak_rss_mb", PeakRssMb(), "MB");
   system.Stop().IgnoreError();
 }
 
@@ -228,7 +214,7 @@ void AskAsync() {
   asker.Tell(Go{}).IgnoreError();
   done.Wait();
   double s = Seconds(Clock::now() - t0);
-  Result("ask_async", "asks_per_sec", n / s, "asks/s");
+  Report("ask_async", "asks_per_sec", n / s, "asks/s");
   system.Stop().IgnoreError();
 }
 
@@ -247,8 +233,8 @@ void AskBlocking() {
     }
   }
   double s = Seconds(Clock::now() - t0);
-  Result("ask_blocking", "asks_per_sec", n / s, "asks/s");
-  Result("ask_blocking", "mean_latency_ns", s * 1e9 / n, "ns");
+  Report("ask_blocking", "asks_per_sec", n / s, "asks/s");
+  Report("ask_blocking", "mean_latency_ns", s * 1e9 / n, "ns");
   system.Stop().IgnoreError();
 }
 
@@ -273,13 +259,13 @@ void Spawn() {
   for (int64_t i = 0; i < n; ++i) pids.push_back(system.Spawn("", factory).value());
   double spawn_s = Seconds(Clock::now() - t0);
   long rss1 = ResidentBytes();
-  Result("spawn", "spawns_per_sec", n / spawn_s, "spawns/s");
-  Result("spawn", "bytes_per_actor", static_cast<double>(rss1 - rss0) / n, "B");
+  Report("spawn", "spawns_per_sec", n / spawn_s, "spawns/s");
+  Report("spawn", "bytes_per_actor", static_cast<double>(rss1 - rss0) / n, "B");
   auto t1 = Clock::now();
   for (auto& p : pids) p.Stop();
   while (system.ActorCount() != 0) std::this_thread::yield();
   double stop_s = Seconds(Clock::now() - t1);
-  Result("spawn", "stops_per_sec", n / stop_s, "stops/s");
+  Report("spawn", "stops_per_sec", n / stop_s, "stops/s");
   pids.clear();
   system.Stop().IgnoreError();
 }
@@ -307,15 +293,15 @@ void Passivation() {
   std::this_thread::sleep_for(1500ms);  // the manager trims 1 s after a mass passivation
   long after = ResidentBytes();
   size_t used_after = mallinfo2().uordblks;
-  Result("passivation", "rss_empty_mb", empty / 1048576.0, "MB");
-  Result("passivation", "rss_full_mb", full / 1048576.0, "MB");
-  Result("passivation", "rss_after_mb", after / 1048576.0, "MB");
-  Result("passivation", "rss_after_over_empty", static_cast<double>(after) / empty, "x");
+  Report("passivation", "rss_empty_mb", empty / 1048576.0, "MB");
+  Report("passivation", "rss_full_mb", full / 1048576.0, "MB");
+  Report("passivation", "rss_after_mb", after / 1048576.0, "MB");
+  Report("passivation", "rss_after_over_empty", static_cast<double>(after) / empty, "x");
   // Heap bytes in use (glibc mallinfo2): what akt still holds, without the
   // allocator's retention of freed pages that RSS also counts.
-  Result("passivation", "heap_in_use_empty_kb", used_empty / 1024.0, "KB");
-  Result("passivation", "heap_in_use_after_kb", used_after / 1024.0, "KB");
-  Result("passivation", "passivations_per_sec", n / secs, "actors/s");
+  Report("passivation", "heap_in_use_empty_kb", used_empty / 1024.0, "KB");
+  Report("passivation", "heap_in_use_after_kb", used_after / 1024.0, "KB");
+  Report("passivation", "passivations_per_sec", n / secs, "actors/s");
   system.Stop().IgnoreError();
 }
 
@@ -396,8 +382,8 @@ void Routing() {
                  static_cast<long long>(processed), static_cast<long long>(n));
     std::exit(1);
   }
-  Result("routing", "msgs_per_sec", n / s, "msg/s");
-  Result("routing", "peak_rss_mb", PeakRssMb(), "MB");
+  Report("routing", "msgs_per_sec", n / s, "msg/s");
+  Report("routing", "peak_rss_mb", PeakRssMb(), "MB");
   system.Stop().IgnoreError();
 }
 
@@ -487,10 +473,10 @@ void Timers() {
   double wall = Seconds(t1 - t0);
   double fires = static_cast<double>(fires1 - fires0);
   double ideal = static_cast<double>(n) * wall * 1000.0 / static_cast<double>(interval_ms);
-  Result("timers", "timer_fires_per_sec", fires / wall, "fires/s");
-  Result("timers", "fire_accuracy", fires / ideal, "x");
-  Result("timers", "cpu_percent", (cpu1 - cpu0) / wall * 100.0, "%");
-  Result("timers", "peak_rss_mb", PeakRssMb(), "MB");
+  Report("timers", "timer_fires_per_sec", fires / wall, "fires/s");
+  Report("timers", "fire_accuracy", fires / ideal, "x");
+  Report("timers", "cpu_percent", (cpu1 - cpu0) / wall * 100.0, "%");
+  Report("timers", "peak_rss_mb", PeakRssMb(), "MB");
   pids.clear();
   system.Stop().IgnoreError();
 }

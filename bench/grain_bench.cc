@@ -23,25 +23,16 @@
 #include <vector>
 
 #include "bench.pb.h"
+#include "bench_util.h"
 
 namespace {
 
 using GClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-int64_t GEnv(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::atoll(v) : fallback;
-}
-
-void GOut(const std::string& workload, const char* metric, double value, const char* unit) {
-  std::printf("RESULT akt %s %s %.6g %s\n", workload.c_str(), metric, value, unit);
-  std::fflush(stdout);
-}
-
-double Since(GClock::time_point t0) {
-  return std::chrono::duration<double>(GClock::now() - t0).count();
-}
+using akt_bench::EnvInt;
+using akt_bench::Report;
+using akt_bench::SecondsSince;
 
 // Local collector: the main thread sleeps on a latch per phase (it must not
 // spin: two cores are all there is).
@@ -134,10 +125,10 @@ int Local(const std::string& w) {
   akt::ActorSystem system(so);
   if (!system.Start().ok()) return 1;
   system.RegisterGrainKind("bench", akt::MakeGrainFactory<LocalGrain>()).IgnoreError();
-  int64_t n = GEnv("GRAIN_N", 10000);
+  int64_t n = EnvInt("GRAIN_N", 10000);
   auto ids = Ids(n);
   if (w == "grain_tell") {
-    int64_t msgs = GEnv("GRAIN_MSGS", 1000000);
+    int64_t msgs = EnvInt("GRAIN_MSGS", 1000000);
     g_per_grain = msgs / n;
     std::latch phase_a(n), phase_b(n);
     g_phase_a = &phase_a;
@@ -146,22 +137,22 @@ int Local(const std::string& w) {
     auto a = system.Spawn<TellDriver>("driver-a", &ids, n);
     a->Tell(0).IgnoreError();
     phase_a.wait();
-    double ta = Since(t0);
+    double ta = SecondsSince(t0);
     auto t1 = GClock::now();
     auto b = system.Spawn<TellDriver>("driver-b", &ids, msgs);
     b->Tell(0).IgnoreError();
     phase_b.wait();
-    double tb = Since(t1);
-    GOut(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
-    GOut(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
+    double tb = SecondsSince(t1);
+    Report(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
+    Report(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
   } else {
-    int64_t asks = GEnv("GRAIN_ASK_N", 200000);
+    int64_t asks = EnvInt("GRAIN_ASK_N", 200000);
     std::latch done(1);
     auto t0 = GClock::now();
     auto d = system.Spawn<AskDriver>("driver", &ids, asks, &done);
     d->Tell(0).IgnoreError();
     done.wait();
-    GOut(w, "asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
+    Report(w, "asks_per_sec", static_cast<double>(asks) / SecondsSince(t0), "asks/s");
   }
   system.Stop().IgnoreError();
   return 0;
@@ -215,7 +206,7 @@ class RemoteGrain : public akt::Grain {
  private:
   akt::PID collector_;
   int64_t count_ = 0;
-  int64_t per_grain_ = GEnv("GRAIN_MSGS", 1000000) / GEnv("GRAIN_N", 10000);
+  int64_t per_grain_ = EnvInt("GRAIN_MSGS", 1000000) / EnvInt("GRAIN_N", 10000);
 };
 
 }  // namespace
@@ -232,10 +223,10 @@ void SetUpGrainHost(akt::ActorSystem& system) {
 
 // The client side of the remote grain workloads (remoting connected to `ep`).
 int RunGrainRemoteClient(const std::string& w, akt::Remoting& remoting, const std::string& ep) {
-  int64_t n = GEnv("GRAIN_N", 10000);
+  int64_t n = EnvInt("GRAIN_N", 10000);
   auto ids = Ids(n);
   if (w == "grain_tell_remote") {
-    int64_t msgs = GEnv("GRAIN_MSGS", 1000000);
+    int64_t msgs = EnvInt("GRAIN_MSGS", 1000000);
     auto collector = remoting.Lookup(ep, "grain-collector", 10s);
     if (!collector.ok()) return 1;
     auto phase = [&](int64_t notices) {
@@ -252,25 +243,25 @@ int RunGrainRemoteClient(const std::string& w, akt::Remoting& remoting, const st
       remoting.TellGrain(ep, ids[static_cast<std::size_t>(i)], akt::bench::GrainHit()).IgnoreError();
     }
     phase(n);
-    double ta = Since(t0);
+    double ta = SecondsSince(t0);
     auto t1 = GClock::now();
     for (int64_t i = 0; i < msgs; ++i) {
       remoting.TellGrain(ep, ids[static_cast<std::size_t>(i % n)], akt::bench::GrainHit()).IgnoreError();
     }
     phase(2 * n);
-    double tb = Since(t1);
-    GOut(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
-    GOut(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
+    double tb = SecondsSince(t1);
+    Report(w, "activations_per_sec", static_cast<double>(n) / ta, "act/s");
+    Report(w, "msgs_per_sec", static_cast<double>(msgs) / tb, "msg/s");
   } else {
-    int64_t asks = GEnv("GRAIN_ASK_N", 200000);
-    if (GEnv("GRAIN_DEBUG_PLAIN", 0)) {
+    int64_t asks = EnvInt("GRAIN_ASK_N", 200000);
+    if (EnvInt("GRAIN_DEBUG_PLAIN", 0)) {
       auto pong = remoting.Lookup(ep, "pong", 10s);
       auto t0 = GClock::now();
       for (int64_t i = 0; i < asks; ++i) {
         akt::bench::Ping p;
         if (!pong->Ask(std::move(p), 10s).ok()) return 1;
       }
-      GOut(w, "plain_asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
+      Report(w, "plain_asks_per_sec", static_cast<double>(asks) / SecondsSince(t0), "asks/s");
     }
     auto t0 = GClock::now();
     for (int64_t i = 0; i < asks; ++i) {
@@ -280,7 +271,7 @@ int RunGrainRemoteClient(const std::string& w, akt::Remoting& remoting, const st
         return 1;
       }
     }
-    GOut(w, "asks_per_sec", static_cast<double>(asks) / Since(t0), "asks/s");
+    Report(w, "asks_per_sec", static_cast<double>(asks) / SecondsSince(t0), "asks/s");
   }
   return 0;
 }

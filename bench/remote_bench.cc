@@ -7,9 +7,6 @@
 // program again ("remote_server <mode>"), started with posix_spawn.
 #include <akt/akt.h>
 #include <akt/remote.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,15 +14,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <latch>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench.pb.h"
+#include "bench_util.h"
+#include "port_child.h"
 
-extern char** environ;
 
 void SetUpGrainHost(akt::ActorSystem& system);  // grain_bench.cc
 int RunGrainRemoteClient(const std::string& w, akt::Remoting& remoting, const std::string& ep);
@@ -35,24 +32,9 @@ namespace {
 using BClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-int64_t Env(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::atoll(v) : fallback;
-}
-
-void Out(const std::string& workload, const char* metric, double value, const char* unit) {
-  std::printf("RESULT akt %s %s %.6g %s\n", workload.c_str(), metric, value, unit);
-  std::fflush(stdout);
-}
-
-double PeakRss() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
-}
+using akt_bench::EnvInt;
+using akt_bench::PeakRssMb;
+using akt_bench::Report;
 
 std::string CertDir() { return "/tmp/akt-bench-tls-" + std::to_string(::getuid()); }
 
@@ -117,7 +99,7 @@ class Sink : public akt::Actor {
   void Answer() {
     akt::bench::Drained out;
     out.set_processed(count_);
-    out.set_peak_rss_mb(PeakRss());
+    out.set_peak_rss_mb(PeakRssMb());
     waiting_.Reply(std::move(out)).IgnoreError();
   }
   int64_t count_ = 0;
@@ -136,58 +118,12 @@ int Server(const std::string& mode) {
   (void)system.Spawn<Pong>("pong");
   (void)system.Spawn<Sink>("sink");
   SetUpGrainHost(system);
-  std::printf("PORT %u\n", (*r)->port());
-  std::fflush(stdout);
-  char buf[64];
-  while (::read(0, buf, sizeof buf) > 0) {
-  }
+  akt::support::ServeUntilStdinCloses((*r)->port());
   system.Stop().IgnoreError();
   return 0;
 }
 
 // ---- client side ----
-
-struct Child {
-  pid_t pid = -1;
-  int in = -1;
-  unsigned port = 0;
-  ~Child() {
-    if (in >= 0) ::close(in);
-    if (pid > 0) {
-      for (int i = 0; i < 300; ++i) {
-        if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
-        std::this_thread::sleep_for(10ms);
-      }
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
-bool StartServer(const std::string& mode, Child* c) {
-  int in[2], out[2];
-  if (::pipe(in) != 0 || ::pipe(out) != 0) return false;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, in[1]);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::string self = "/proc/self/exe";
-  std::string a1 = "remote_server";
-  std::string a2 = mode;
-  char* argv[] = {self.data(), a1.data(), a2.data(), nullptr};
-  int rc = posix_spawn(&c->pid, self.c_str(), &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  c->in = in[1];
-  if (rc != 0) return false;
-  FILE* f = ::fdopen(out[0], "r");
-  bool ok = f != nullptr && std::fscanf(f, "PORT %u", &c->port) == 1;
-  if (f != nullptr) std::fclose(f);
-  return ok;
-}
 
 double Percentile(std::vector<int64_t>& v, double q) {
   if (v.empty()) return 0;
@@ -329,8 +265,8 @@ int Client(const std::string& workload, const std::string& base, const std::stri
     std::fprintf(stderr, "akt_bench: openssl could not make a certificate\n");
     return 1;
   }
-  Child child;
-  if (!StartServer(mode, &child)) {
+  akt::support::PortChild child("/proc/self/exe", {"remote_server", mode});
+  if (child.port() == 0) {
     std::fprintf(stderr, "akt_bench: the server process did not start\n");
     return 1;
   }
@@ -342,7 +278,7 @@ int Client(const std::string& workload, const std::string& base, const std::stri
     return 1;
   }
   akt::Remoting* remoting = *r;
-  std::string ep = "127.0.0.1:" + std::to_string(child.port);
+  std::string ep = child.endpoint();
   if (base.rfind("grain_", 0) == 0) {
     int rc = RunGrainRemoteClient(workload, *remoting, ep);
     system.Stop().IgnoreError();
@@ -356,43 +292,43 @@ int Client(const std::string& workload, const std::string& base, const std::stri
   }
   std::latch done(1);
   if (base == "remote_pingpong") {
-    int64_t n = Env("RPP_N", 100000);
+    int64_t n = EnvInt("RPP_N", 100000);
     std::vector<int64_t> rt;
     rt.reserve(static_cast<std::size_t>(n));
     auto p = system.Spawn<Pinger>("pinger", *pid, n, &rt, &done);
     auto t0 = BClock::now();
     p->Tell(std::string("go")).IgnoreError();
     done.wait();
-    double secs = std::chrono::duration<double>(BClock::now() - t0).count();
-    Out(workload, "roundtrips_per_sec", static_cast<double>(n) / secs, "rt/s");
-    Out(workload, "p50_rt_us", Percentile(rt, 0.50) / 1000.0, "us");
-    Out(workload, "p99_rt_us", Percentile(rt, 0.99) / 1000.0, "us");
+    double secs = akt_bench::SecondsSince(t0);
+    Report(workload, "roundtrips_per_sec", static_cast<double>(n) / secs, "rt/s");
+    Report(workload, "p50_rt_us", Percentile(rt, 0.50) / 1000.0, "us");
+    Report(workload, "p99_rt_us", Percentile(rt, 0.99) / 1000.0, "us");
   } else if (base == "remote_oneway") {
-    int64_t n = Env("RTP_N", 1000000);
+    int64_t n = EnvInt("RTP_N", 1000000);
     std::atomic<double> server_rss{0};
     auto s = system.Spawn<Streamer>("streamer", *pid, n, &server_rss, &done);
     auto t0 = BClock::now();
     s->Tell(std::string("go")).IgnoreError();
     done.wait();
-    double secs = std::chrono::duration<double>(BClock::now() - t0).count();
+    double secs = akt_bench::SecondsSince(t0);
     auto st = remoting->Stats();
-    Out(workload, "msgs_per_sec", static_cast<double>(n) / secs, "msg/s");
-    Out(workload, "peak_rss_mb_client", PeakRss(), "MB");
-    Out(workload, "peak_rss_mb_server", server_rss.load(), "MB");
-    Out(workload, "frames_per_write", static_cast<double>(st.frames_sent) /
+    Report(workload, "msgs_per_sec", static_cast<double>(n) / secs, "msg/s");
+    Report(workload, "peak_rss_mb_client", PeakRssMb(), "MB");
+    Report(workload, "peak_rss_mb_server", server_rss.load(), "MB");
+    Report(workload, "frames_per_write", static_cast<double>(st.frames_sent) /
                                           static_cast<double>(std::max<uint64_t>(1, st.write_calls)),
         "x");
   } else {
-    int64_t n = Env("RASK_N", 200000);
+    int64_t n = EnvInt("RASK_N", 200000);
     std::vector<int64_t> lat;
     lat.reserve(static_cast<std::size_t>(n));
     auto a = system.Spawn<Asker>("asker", *pid, n, 64, &lat, &done);
     auto t0 = BClock::now();
     a->Tell(std::string("go")).IgnoreError();
     done.wait();
-    double secs = std::chrono::duration<double>(BClock::now() - t0).count();
-    Out(workload, "asks_per_sec", static_cast<double>(n) / secs, "asks/s");
-    Out(workload, "p99_us", Percentile(lat, 0.99) / 1000.0, "us");
+    double secs = akt_bench::SecondsSince(t0);
+    Report(workload, "asks_per_sec", static_cast<double>(n) / secs, "asks/s");
+    Report(workload, "p99_us", Percentile(lat, 0.99) / 1000.0, "us");
   }
   system.Stop().IgnoreError();
   return 0;

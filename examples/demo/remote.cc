@@ -16,8 +16,7 @@
 #include <vector>
 
 #include "bank.pb.h"
-
-extern char** environ;
+#include "port_child.h"
 
 namespace {
 
@@ -91,39 +90,18 @@ int RunBankNode() {
   akt::GrainOptions wallets;
   wallets.WithDeactivateAfter(30s);
   system.RegisterGrainKind("wallet", akt::MakeGrainFactory<Wallet>(), wallets).IgnoreError();
-  std::printf("PORT %u\n", (*remoting)->port());
-  std::fflush(stdout);
-  char buf[64];
-  while (::read(0, buf, sizeof buf) > 0) {
-  }
+  akt::support::ServeUntilStdinCloses((*remoting)->port());
   return system.Stop().ok() ? 0 : 1;
 }
 
 // The shop side; true when every figure adds up.
 bool RunRemoteDemo(const char* self) {
-  int in[2], out[2];
-  if (::pipe(in) != 0 || ::pipe(out) != 0) return false;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, in[1]);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::string path = self;
-  std::string flag = "--bank";
-  char* argv[] = {path.data(), flag.data(), nullptr};
-  pid_t bank = -1;
-  int rc = posix_spawn(&bank, self, &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  unsigned port = 0;
-  FILE* f = ::fdopen(out[0], "r");
-  if (rc != 0 || f == nullptr || std::fscanf(f, "PORT %u", &port) != 1) {
+  // The bank: this program again, in a process of its own.
+  akt::support::PortChild bank(self, {"--bank"});
+  if (bank.port() == 0) {
     std::fprintf(stderr, "the bank process did not start\n");
     return false;
   }
-  std::fclose(f);
 
   akt::SystemOptions so;
   so.name = "shop-remote";
@@ -134,10 +112,10 @@ bool RunRemoteDemo(const char* self) {
   ro.compression = akt::Compression::kZstd;
   auto remoting = akt::Remoting::Enable(system, ro);
   ok = ok && remoting.ok();
-  std::string bank_ep = "127.0.0.1:" + std::to_string(port);
+  std::string bank_ep = bank.endpoint();
   std::printf("\nakt demo, part 2: two processes on loopback (shop pid %d -> bank pid %d at %s,\n"
               "          zstd-compressed protobuf frames)\n",
-              static_cast<int>(::getpid()), static_cast<int>(bank), bank_ep.c_str());
+              static_cast<int>(::getpid()), static_cast<int>(bank.pid()), bank_ep.c_str());
   constexpr int kAccounts = 4;
   constexpr int64_t kDeposits = 400000;
   std::vector<akt::PID> accounts;
@@ -231,10 +209,7 @@ bool RunRemoteDemo(const char* self) {
   ok = ok && wallet_deposits == int64_t{kPerWallet} * kWallets && wallet_total == wallet_expected;
   accounts.clear();
   system.Stop().IgnoreError();
-  ::close(in[1]);  // the bank stops when its stdin closes
-  int status = 0;
-  ::waitpid(bank, &status, 0);
-  ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  ok = bank.Finish() == 0 && ok;  // the bank stops when its stdin closes
   std::printf("  bank process exited:   %s\n", ok ? "cleanly" : "with an error");
   return ok;
 }

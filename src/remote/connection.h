@@ -33,6 +33,45 @@ namespace akt::remote {
 
 class IoLoop;
 
+// A connection's cache from a name on the wire (target, sender address,
+// type name) to what it resolves to. A stream of one kind of message to one
+// actor resolves with one string compare (the last hit); other names with a
+// map lookup that allocates nothing. Bounded: past 4096 names it starts over.
+template <typename V>
+class NameCache {
+ public:
+  // The cached value for `name` if `fresh` accepts it, else null (a stale
+  // entry is dropped).
+  template <typename Fresh>
+  V* Find(std::string_view name, Fresh fresh) {
+    if (last_ != nullptr && name == last_->first) {
+      if (fresh(last_->second)) return &last_->second;
+    } else {
+      auto it = map_.find(name);
+      if (it == map_.end()) return nullptr;
+      last_ = &*it;
+      if (fresh(it->second)) return &it->second;
+    }
+    map_.erase(map_.find(std::string_view(last_->first)));
+    last_ = nullptr;
+    return nullptr;
+  }
+  V& Put(std::string_view name, V value) {
+    if (map_.size() >= 4096) map_.clear();
+    auto [it, inserted] = map_.insert_or_assign(std::string(name), std::move(value));
+    last_ = &*it;
+    return it->second;
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, V, Hash, std::equal_to<>> map_;
+  std::pair<const std::string, V>* last_ = nullptr;  // a node of map_
+};
+
 // Who waits for the answer to a request sent on a connection.
 struct Pending {
   enum class Kind : uint8_t { kSlot, kRequest, kRoute };
@@ -145,17 +184,9 @@ class Connection final : public internal::RemoteRoute {
 
  public:
   // Per-connection caches (loop thread only).
-  std::unordered_map<std::string, PID> targets_;
-  std::unordered_map<std::string, PID> senders_;
-  std::unordered_map<std::string, const google::protobuf::Message*> types_;
-  // The last hit of each cache: a stream of one kind of message to one actor
-  // resolves with a string compare.
-  PID last_target_;
-  std::string last_target_name_;
-  PID last_sender_;
-  std::string last_sender_name_;
-  const google::protobuf::Message* last_type_proto_ = nullptr;
-  std::string last_type_name_;
+  NameCache<PID> targets_;
+  NameCache<PID> senders_;
+  NameCache<const google::protobuf::Message*> types_;  // null: unknown type
 
  private:
   // Write side.

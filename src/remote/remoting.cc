@@ -728,68 +728,34 @@ bool RemotingImpl::ChooseCodec(const std::vector<uint8_t>& offered, Compression*
 }
 
 ActorCell* RemotingImpl::ResolveTarget(Connection* c, std::string_view name) {
-  if (c->last_target_ && name == c->last_target_name_ &&
-      c->last_target_.cell()->life() != ActorCell::Life::kTerminated) {
-    return c->last_target_.cell();
-  }
-  PID p = ResolveTargetSlow(c, name);
-  c->last_target_ = p;
-  c->last_target_name_.assign(name);
-  return p.cell();
-}
-
-PID RemotingImpl::ResolveTargetSlow(Connection* c, std::string_view name) {
-  auto it = c->targets_.find(std::string(name));
-  if (it != c->targets_.end()) {
-    if (it->second.cell()->life() != ActorCell::Life::kTerminated) return it->second;
-    c->targets_.erase(it);
-  }
+  auto alive = [](const PID& p) { return p.cell()->life() != ActorCell::Life::kTerminated; };
+  if (PID* hit = c->targets_.Find(name, alive)) return hit->cell();
   Result<PID> r = sys_->Lookup(name);
-  if (!r.ok()) return PID();
-  if (c->targets_.size() > 4096) c->targets_.clear();
-  c->targets_.emplace(std::string(name), *r);
-  return *r;
+  if (!r.ok()) return nullptr;
+  return c->targets_.Put(name, *r).cell();
 }
 
 ActorCell* RemotingImpl::ResolveSender(Connection* c, std::string_view address) {
-  if (c->last_sender_ && address == c->last_sender_name_) return c->last_sender_.cell();
-  PID p = ResolveSenderSlow(c, address);
-  c->last_sender_ = p;
-  c->last_sender_name_.assign(address);
-  return p.cell();
-}
-
-PID RemotingImpl::ResolveSenderSlow(Connection* c, std::string_view address) {
-  auto it = c->senders_.find(std::string(address));
-  if (it != c->senders_.end()) return it->second;
+  if (PID* hit = c->senders_.Find(address, [](const PID&) { return true; })) return hit->cell();
   Result<PID> r = ActorOf(address);
-  if (!r.ok()) return PID();
-  if (c->senders_.size() > 4096) c->senders_.clear();
-  c->senders_.emplace(std::string(address), *r);
-  return *r;
+  if (!r.ok()) return nullptr;
+  return c->senders_.Put(address, *r).cell();
 }
 
 Status RemotingImpl::ParsePayload(Connection* c, std::string_view type, std::string_view payload,
                                   Message* out) {
   const google::protobuf::Message* proto = nullptr;
-  auto it = c->types_.end();
-  if (c->last_type_proto_ != nullptr && type == c->last_type_name_) {
-    proto = c->last_type_proto_;
-  } else if ((it = c->types_.find(std::string(type))) != c->types_.end()) {
-    proto = it->second;
+  if (auto* hit = c->types_.Find(type, [](const auto&) { return true; })) {
+    proto = *hit;
   } else {
     const google::protobuf::Descriptor* d =
         google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(std::string(type));
     if (d != nullptr) proto = google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
-    if (c->types_.size() < 4096) c->types_.emplace(std::string(type), proto);
+    c->types_.Put(type, proto);
   }
   if (proto == nullptr) {
     return InvalidArgumentError("unknown message type '" + std::string(type) + "' on " +
                                 system_name_ + " (its generated code is not linked in)");
-  }
-  if (proto != c->last_type_proto_) {
-    c->last_type_proto_ = proto;
-    c->last_type_name_.assign(type);
   }
   google::protobuf::Message* m = proto->New();
   if (!m->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
@@ -843,8 +809,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
       if (ActorCell* target = ResolveTarget(c, f.target)) {
         Status st;
         // A refused ask is answered with an error by PostUser itself.
-        if (target->TryPostUser(e, &st)) return;
-        c->last_target_ = PID();  // it terminated just now
+        if (target->TryPostUser(e, &st)) return;  // else it terminated just now
       }
       if (f.target.substr(0, internal::kGrainActorPrefix.size()) == internal::kGrainActorPrefix) {
         // A grain: activated here on demand (again, if it just deactivated).

@@ -91,8 +91,6 @@ class RemotingImpl final : public internal::RemoteHooks {
   PID ProxyFor(const std::string& endpoint, std::string_view name, std::string address);
   internal::ActorCell* ResolveTarget(remote::Connection* c, std::string_view name);
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
-  PID ResolveTargetSlow(remote::Connection* c, std::string_view name);
-  PID ResolveSenderSlow(remote::Connection* c, std::string_view address);
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
                       Message* out);
   void HandleControl(remote::Connection* c, const remote::wire::Frame& f);

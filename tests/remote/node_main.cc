@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "port_child.h"
 #include "remote_actors.h"
 
 int main(int argc, char** argv) {
@@ -36,10 +37,6 @@ int main(int argc, char** argv) {
   }
   akt::test::RegisterTestKinds(system, **remoting);
   if (!system.Spawn<akt::test::RemoteEcho>("echo").ok()) return 1;
-  std::printf("PORT %u\n", (*remoting)->port());
-  std::fflush(stdout);
-  char buf[64];
-  while (::read(0, buf, sizeof buf) > 0) {
-  }
+  akt::support::ServeUntilStdinCloses((*remoting)->port());
   return system.Stop().ok() ? 0 : 2;
 }

@@ -1,80 +1,16 @@
 // Remoting between separate processes: the test talks to akt_remote_node,
 // a real second process, over loopback TCP.
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-
+#include "port_child.h"
 #include "remote_fixture.h"
-
-extern char** environ;
 
 namespace akt::test {
 namespace {
 
-// Starts akt_remote_node; its stdin is a pipe (closing it ends the node).
-class NodeProcess {
+// akt_remote_node in a process of its own.
+class NodeProcess : public support::PortChild {
  public:
-  explicit NodeProcess(std::vector<std::string> args = {}) {
-    int in[2], out[2];
-    if (::pipe(in) != 0 || ::pipe(out) != 0) return;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, in[1]);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    std::vector<std::string> argv_s = {AKT_REMOTE_NODE};
-    for (auto& a : args) argv_s.push_back(a);
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, AKT_REMOTE_NODE, &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(in[0]);
-    ::close(out[1]);
-    stdin_ = in[1];
-    FILE* f = ::fdopen(out[0], "r");
-    unsigned port = 0;
-    if (f != nullptr && std::fscanf(f, "PORT %u", &port) == 1) port_ = static_cast<uint16_t>(port);
-    if (f != nullptr) std::fclose(f);
-  }
-  ~NodeProcess() {
-    if (stdin_ >= 0) ::close(stdin_);
-    if (pid_ > 0) {
-      // Closing stdin asks it to stop; a kill bounds the wait.
-      for (int i = 0; i < 500; ++i) {
-        int st;
-        if (::waitpid(pid_, &st, WNOHANG) == pid_) return;
-        std::this_thread::sleep_for(10ms);
-      }
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
-  uint16_t port() const { return port_; }
-  void Kill() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  // Closes stdin and waits for a clean exit; the exit status.
-  int Finish() {
-    ::close(stdin_);
-    stdin_ = -1;
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  uint16_t port_ = 0;
+  explicit NodeProcess(const std::vector<std::string>& args = {})
+      : PortChild(AKT_REMOTE_NODE, args) {}
 };
 
 TEST(RemoteProcess, TellAskAndSpawnAcrossProcesses) {
