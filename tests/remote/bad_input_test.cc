@@ -141,13 +141,9 @@ TEST_F(BadInput, AShortFrameAndGarbageCloseOnlyThatConnection) {
     bool eof = false;
     std::string got = c.Read(2000ms, &eof);
     EXPECT_TRUE(eof);
-    wire::ServerHello h;
-    std::size_t used = 0;
-    std::string err;
-    ASSERT_EQ(wire::DecodeServerHello(reinterpret_cast<const uint8_t*>(got.data()), got.size(), &h,
-                                      &used, &err),
-              wire::DecodeStatus::kOk);
-    EXPECT_EQ(h.status, wire::HelloStatus::kMalformed);
+    std::optional<wire::ServerHello> h = ParseServerHello(got);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->status, wire::HelloStatus::kMalformed);
   }
   {
     RawClient c(port());
@@ -231,14 +227,10 @@ TEST(RemoteLimits, ConnectionsOverTheMaximumAreRefusedWithAReason) {
   // TCP_DEFER_ACCEPT holds a silent connection for about a second before
   // accept sees it: allow for that.
   std::string got = c3.Read(6000ms, &eof);
-  wire::ServerHello h;
-  std::size_t used = 0;
-  std::string err;
-  ASSERT_EQ(wire::DecodeServerHello(reinterpret_cast<const uint8_t*>(got.data()), got.size(), &h,
-                                    &used, &err),
-            wire::DecodeStatus::kOk);
-  EXPECT_EQ(h.status, wire::HelloStatus::kRefused);
-  EXPECT_NE(h.text.find("too many connections"), std::string::npos);
+  std::optional<wire::ServerHello> h = ParseServerHello(got);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->status, wire::HelloStatus::kRefused);
+  EXPECT_NE(h->text.find("too many connections"), std::string::npos);
   EXPECT_EQ(n.remoting->Stats().connections_refused, 1u);
   n.Stop();
 }

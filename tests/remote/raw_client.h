@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "wire.h"
@@ -94,6 +95,18 @@ class RawClient {
   int fd_ = -1;
   bool connected_ = false;
 };
+
+// The server hello at the start of `bytes`; nullopt unless it decodes whole.
+inline std::optional<remote::wire::ServerHello> ParseServerHello(const std::string& bytes) {
+  remote::wire::ServerHello h;
+  std::size_t used = 0;
+  std::string err;
+  if (remote::wire::DecodeServerHello(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                      &h, &used, &err) != remote::wire::DecodeStatus::kOk) {
+    return std::nullopt;
+  }
+  return h;
+}
 
 // One encoded frame.
 inline std::string EncodeFrame(const remote::wire::Frame& f, const std::string& payload) {
