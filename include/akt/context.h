@@ -131,6 +131,9 @@ class [[nodiscard]] RequestBuilder {
 
  private:
   friend class ReceiveContext;
+  friend class GrainContext;
+  // A null cell: a request from a context that is no longer valid; Then()
+  // drops it (nothing is sent, nothing runs).
   RequestBuilder(internal::ActorCell* cell, PID to, Message msg, Duration timeout)
       : cell_(cell), to_(std::move(to)), msg_(std::move(msg)), timeout_(timeout) {}
   internal::ActorCell* cell_;

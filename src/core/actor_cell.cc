@@ -169,11 +169,17 @@ const Supervisor& ActorCell::supervisor() const {
 // Producers.
 
 bool ActorCell::TryPostUser(Envelope* e, Status* status) {
-  if (!remote_ && life() == Life::kTerminated) {
+  if (remote_ || !system_->accepting_messages()) {
+    *status = PostUser(e);
+    return true;
+  }
+  // One look at the life: a message pushed after termination is handed on
+  // by the terminated turn's drain (it never becomes a dead letter here).
+  if (life() == Life::kTerminated) {
     *status = StoppedError("actor " + name_ + " is stopped");
     return false;
   }
-  *status = PostUser(e);
+  *status = Push(e, false);
   return true;
 }
 
@@ -187,6 +193,10 @@ Status ActorCell::PostUser(Envelope* e, bool force) {
     }
     return StoppedError("actor " + name_ + " is stopped");
   }
+  return Push(e, force);
+}
+
+Status ActorCell::Push(Envelope* e, bool force) {
   if (custom_ == nullptr) {
     uint64_t pushed = user_pushed_.fetch_add(1, std::memory_order_seq_cst) + 1;
     MpscPush(user_tail_, e);
@@ -336,7 +346,7 @@ bool ActorCell::RunTurn() {
   }
   in_turn_ = false;
   t_current = outer;
-  if (outer == nullptr) RunTurnEnd();
+  if (outer == nullptr && t_defer_depth == 0) RunTurnEnd();
   if (has_waiters_.load(std::memory_order_acquire) && backlog() < kBackpressureLow) {
     UnparkWaiters();
   }
@@ -1425,6 +1435,7 @@ void ActorCell::DrainUserToDeadLetters() {
     }
     system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
   }
+  if (hook != nullptr) (*hook)(nullptr);  // drained
 }
 
 // ---------------------------------------------------------------------------

@@ -89,9 +89,11 @@ class ActorCell {
   // As PostUser, except that when the actor has terminated the envelope is
   // not consumed: false, and the caller still owns `e` (grains re-activate).
   bool TryPostUser(Envelope* e, Status* status);
+  // The mailbox push of PostUser, after its liveness check.
+  Status Push(Envelope* e, bool force);
   // Where the messages still queued go when this actor terminates, instead
-  // of dead letters (grains hand them to their next activation). Set once,
-  // from the actor's own turn.
+  // of dead letters (grains hand them to their next activation); after the
+  // last one the hook is called with null. Set from the actor's own turn.
   using DrainHook = std::function<void(Envelope*)>;
   void SetDrainHook(DrainHook hook);
   void PostSystem(Envelope* e);

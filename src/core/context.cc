@@ -147,6 +147,7 @@ Status PendingReply::Fail(Status error) {
 }
 
 void RequestBuilder::Then(RequestCallback callback) && {
+  if (cell_ == nullptr) return;  // made by a stale GrainContext
   cell_->StartRequest(std::move(to_), std::move(msg_), timeout_, std::move(callback),
                       has_mode_ ? &mode_ : nullptr);
 }

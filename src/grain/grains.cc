@@ -162,9 +162,10 @@ Status GrainContext::TellGrain(const GrainIdentity& id, Message msg) {
 }
 
 RequestBuilder GrainContext::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
-  Result<PID> pid = valid() ? system().GrainOf(id) : Result<PID>(Stale());
-  // An unknown kind or a stale context: the request goes to an empty PID and
-  // its continuation gets kNotFound.
+  if (!valid()) return RequestBuilder(nullptr, PID(), std::move(msg), timeout);  // dropped
+  // An unknown kind: the request goes to an empty PID and its continuation
+  // gets kNotFound.
+  Result<PID> pid = system().GrainOf(id);
   return slot_->rc->Request(pid.ok() ? *pid : PID(), std::move(msg), timeout);
 }
 
@@ -174,6 +175,7 @@ Status GrainContext::Tell(const PID& to, Message msg) {
 }
 
 RequestBuilder GrainContext::Ask(const PID& to, Message msg, Duration timeout) {
+  if (!valid()) return RequestBuilder(nullptr, PID(), std::move(msg), timeout);  // dropped
   return slot_->rc->Request(to, std::move(msg), timeout);
 }
 
@@ -246,9 +248,18 @@ class GrainActor final : public Actor {
     cell_ = ctx.self().cell();
     GrainRegistry* registry = registry_;
     GrainIdentity id = id_;
-    // Messages still queued when this activation ends go to the next one.
-    // (A failed activation replaces this hook: they then fail with its error.)
-    cell_->SetDrainHook([registry, id](Envelope* e) { registry->Deliver(id, e).IgnoreError(); });
+    ActorCell* cell = cell_;
+    // Messages still queued when this activation ends go to the next one,
+    // in order; only then is this activation forgotten (until then, senders
+    // still find it and queue behind them). A failed activation replaces
+    // this hook: its messages then fail with the activation error.
+    cell_->SetDrainHook([registry, id, cell](Envelope* e) {
+      if (e == nullptr) {
+        registry->Forget(id, cell);
+      } else {
+        registry->Deliver(id, e).IgnoreError();
+      }
+    });
     return Status();
   }
 
@@ -296,8 +307,8 @@ class GrainActor final : public Actor {
       }
     }
     grain_.reset();
-    // Only now may a new activation of this identity start.
-    registry_->Forget(id_, cell_);
+    // The directory forgets this activation once its mailbox is drained (the
+    // drain hook); a sender that finds it terminated activates a new one.
     return Status();
   }
 
@@ -347,7 +358,13 @@ class GrainActor final : public Actor {
     Status error = activation_error_;
     SystemImpl* sys = cell_->system();
     GrainIdentity id = id_;
-    cell_->SetDrainHook([error, sys, id](Envelope* e) {
+    GrainRegistry* registry = registry_;
+    ActorCell* cell = cell_;
+    cell_->SetDrainHook([error, sys, id, registry, cell](Envelope* e) {
+      if (e == nullptr) {
+        registry->Forget(id, cell);
+        return;
+      }
       ActorCell::FailReply(e, error);
       sys->DeadLetter(e, DeadLetterReason::kStopped, nullptr, id.String());
     });

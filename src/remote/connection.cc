@@ -637,6 +637,12 @@ void IoLoop::Stop() {
 
 void IoLoop::Add(Connection* c) {
   c->set_loop(this);
+  // Registered at once (epoll_ctl is thread-safe): a writer that meets
+  // EAGAIN before the loop has seen this connection can arm EPOLLOUT.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.ptr = c;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c->fd(), &ev);
   {
     std::lock_guard<std::mutex> lock(add_mu_);
     adds_.push_back(c);
@@ -746,13 +752,7 @@ void IoLoop::Run() {
         for (Connection* a : adds) {
           conns_.insert(a);
           count_.fetch_add(1, std::memory_order_relaxed);
-          epoll_event ev{};
-          ev.events = EPOLLIN | EPOLLRDHUP;
-          ev.data.ptr = a;
-          ::epoll_ctl(epfd_, EPOLL_CTL_ADD, a->fd(), &ev);
-          // Bytes may have arrived before registration (level-triggered
-          // epoll reports them anyway); a closed one is reaped below.
-          if (a->closed()) closed.push_back(a);
+          if (a->closed()) closed.push_back(a);  // reaped below
         }
         continue;
       }
@@ -762,12 +762,15 @@ void IoLoop::Run() {
     }
     internal::t_inline_runs = nullptr;
     // Actors a read made runnable run here, right away: no worker wake-up.
-    for (std::size_t i = 0; i < runs.size(); ++i) {
-      internal::ActorCell* cell = runs[i];
-      if (cell->RunTurn()) {
-        cell->system()->dispatcher().Submit(cell);
-      } else {
-        cell->Release();
+    // What they send goes out once, after the last of them.
+    {
+      internal::DeferWrites batch;
+      for (internal::ActorCell* cell : runs) {
+        if (cell->RunTurn()) {
+          cell->system()->dispatcher().Submit(cell);
+        } else {
+          cell->Release();
+        }
       }
     }
     runs.clear();

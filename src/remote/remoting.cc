@@ -578,11 +578,13 @@ void RemotingImpl::OnConnectionClosed(Connection* c, const Status& why) {
 
 const std::string& RemotingImpl::SenderAddress(ActorCell* cell) {
   if (cell->is_remote()) return cell->address();
-  thread_local ActorCell* last = nullptr;
+  // Keyed by the cell's id (never reused in a system), not its address: a
+  // new actor may live where a dead one did.
+  thread_local uint64_t last_id = 0;
   thread_local std::string last_address;
   thread_local const RemotingImpl* last_owner = nullptr;
-  if (cell != last || last_owner != this) {
-    last = cell;
+  if (cell->id() != last_id || last_owner != this) {
+    last_id = cell->id();
     last_owner = this;
     last_address = prefix_ + cell->name();
   }
@@ -609,7 +611,9 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
   Connection* c = *rc;
   wire::Frame f;
   f.kind = e->expects_reply() ? wire::Kind::kAsk : wire::Kind::kTell;
-  f.correlation = c->NextCorrelation();
+  // A tell needs no id: an error the peer sends back for it carries 0 and
+  // is logged here.
+  f.correlation = f.kind == wire::Kind::kAsk ? c->NextCorrelation() : 0;
   f.type = pm->GetDescriptor()->full_name();
   f.target = ref->name;
   if (e->sender != nullptr) f.sender = SenderAddress(e->sender);
