@@ -190,7 +190,8 @@ class HostCollector : public akt::Actor {
 
 class RemoteGrain : public akt::Grain {
  public:
-  explicit RemoteGrain(akt::PID collector) : collector_(std::move(collector)) {}
+  RemoteGrain(akt::PID collector, int64_t per_grain)
+      : collector_(std::move(collector)), per_grain_(per_grain) {}
   void OnReceive(akt::GrainContext& ctx) override {
     if (ctx.message().Is<akt::bench::GrainHit>()) {
       if (++count_ == 1 || count_ == 1 + per_grain_) {
@@ -206,7 +207,7 @@ class RemoteGrain : public akt::Grain {
  private:
   akt::PID collector_;
   int64_t count_ = 0;
-  int64_t per_grain_ = EnvInt("GRAIN_MSGS", 1000000) / EnvInt("GRAIN_N", 10000);
+  int64_t per_grain_;
 };
 
 }  // namespace
@@ -216,8 +217,9 @@ void SetUpGrainHost(akt::ActorSystem& system) {
   auto collector = system.Spawn<HostCollector>("grain-collector");
   if (!collector.ok()) return;
   akt::PID c = *collector;
-  system.RegisterGrainKind("bench", [c]() -> std::unique_ptr<akt::Grain> {
-    return std::make_unique<RemoteGrain>(c);
+  int64_t per_grain = EnvInt("GRAIN_MSGS", 1000000) / EnvInt("GRAIN_N", 10000);
+  system.RegisterGrainKind("bench", [c, per_grain]() -> std::unique_ptr<akt::Grain> {
+    return std::make_unique<RemoteGrain>(c, per_grain);
   }).IgnoreError();
 }
 

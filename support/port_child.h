@@ -3,6 +3,8 @@
 // demo run their other node. Repository-internal (not installed).
 #pragma once
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -25,9 +27,11 @@ class PortChild {
   // Starts `path` with `args` and waits until it prints its port (port() is
   // 0 if it could not start or died first).
   PortChild(const std::string& path, const std::vector<std::string>& args) {
+    // Close-on-exec: a second child must not inherit this one's pipes (the
+    // dup2 onto its fds 0 and 1 clears the flag there).
     int in[2], out[2];
-    if (::pipe(in) != 0) return;
-    if (::pipe(out) != 0) {
+    if (::pipe2(in, O_CLOEXEC) != 0) return;
+    if (::pipe2(out, O_CLOEXEC) != 0) {
       ::close(in[0]);
       ::close(in[1]);
       return;
@@ -48,9 +52,12 @@ class PortChild {
     ::close(in[0]);
     ::close(out[1]);
     stdin_ = in[1];
+    // A child that prints nothing within 30 s is given up (and killed).
+    pollfd pf{out[0], POLLIN, 0};
+    bool ready = pid_ > 0 && ::poll(&pf, 1, 30000) > 0;
     FILE* f = ::fdopen(out[0], "r");
     unsigned port = 0;
-    if (pid_ > 0 && f != nullptr && std::fscanf(f, "PORT %u", &port) == 1) {
+    if (ready && f != nullptr && std::fscanf(f, "PORT %u", &port) == 1) {
       port_ = static_cast<uint16_t>(port);
     }
     if (f != nullptr) {

@@ -4,9 +4,6 @@
 // (one-way, batched on the wire) and asks for the balances.
 #include <akt/akt.h>
 #include <akt/remote.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -47,7 +47,8 @@ TEST_F(RemoteGrains, ARemoteGrainPidSurvivesDeactivation) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->n(), 2);
   EXPECT_EQ(again->text(), "pbrief/dev-7");
-  EXPECT_EQ(b_.system->ActiveGrains().size(), 1u);  // activated again
+  // (Its reply above came from a new activation; it may deactivate again
+  // at any time, so its presence is not asserted.)
 }
 
 TEST_F(RemoteGrains, ALocalGrainIsReachedWithoutTheNetwork) {
