@@ -402,6 +402,15 @@ bool SystemImpl::PumpUntil(TimePoint deadline) {
   return false;
 }
 
+Result<Message> SystemImpl::AwaitReply(ReplySlot* slot, TimePoint deadline, Duration spin) {
+  if (dispatcher_->deterministic()) {
+    // Nothing runs unless this thread runs it: pump until answered.
+    std::pair<SystemImpl*, TimePoint> arg{this, deadline};
+    return slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg);
+  }
+  return slot->Wait(deadline, spin);
+}
+
 Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout) {
   if (target == nullptr) return NotFoundError("ask to an empty PID");
   if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
@@ -422,13 +431,7 @@ Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout
     SendDeadline d(target->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
     target->PostUser(e).IgnoreError();  // a refusal already failed the slot
   }
-  Result<Message> r = Status(StatusCode::kInternal, "unset");
-  if (dispatcher_->deterministic()) {
-    std::pair<SystemImpl*, TimePoint> arg{this, deadline};
-    r = slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg);
-  } else {
-    r = slot->Wait(deadline, ask_spin(target));
-  }
+  Result<Message> r = AwaitReply(slot, deadline, ask_spin(target));
   slot->Release();  // the asker's reference
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
     return TimeoutError("ask to " + target->name() + " timed out");
@@ -464,13 +467,8 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
     target->PostUser(e).IgnoreError();
   }
   }
-  std::pair<SystemImpl*, TimePoint> arg{this, deadline};
   for (ReplySlot* slot : slots) {
-    if (dispatcher_->deterministic()) {
-      out.push_back(slot->Wait(deadline, Duration::zero(), &PumpThunk, &arg));
-    } else {
-      out.push_back(slot->Wait(deadline, ask_spin(target)));
-    }
+    out.push_back(AwaitReply(slot, deadline, ask_spin(target)));
     slot->Release();
   }
   return out;

@@ -65,6 +65,9 @@ class SystemImpl {
   void Unregister(ActorCell* cell);
 
   Result<Message> Ask(ActorCell* target, Message msg, Duration timeout);
+  // Waits for a blocked caller's answer: spins then sleeps, or, in a
+  // deterministic system, runs the system until answered or `deadline`.
+  Result<Message> AwaitReply(ReplySlot* slot, TimePoint deadline, Duration spin);
   std::vector<Result<Message>> BatchAsk(ActorCell* target, std::vector<Message> msgs,
                                         Duration timeout);
 

@@ -607,7 +607,7 @@ Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Dura
   e->slot = slot;  // the envelope's reference
   TimePoint deadline = sys.Now() + timeout;
   internal::GrainRegistry::Of(&sys)->Deliver(id, e).IgnoreError();  // failures fail the slot
-  Result<Message> r = slot->Wait(deadline, sys.options().idle_spin);
+  Result<Message> r = sys.AwaitReply(slot, deadline, sys.options().idle_spin);
   slot->Release();
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
     return TimeoutError("ask to grain " + id.String() + " timed out");

@@ -1117,7 +1117,8 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
     c->Flush();
   }
   c->Release();
-  Result<Message> r = slot->Wait(sys_->Now() + timeout, std::max(options_.ask_spin, sys_->options().idle_spin));
+  Result<Message> r =
+      sys_->AwaitReply(slot, sys_->Now() + timeout, std::max(options_.ask_spin, sys_->options().idle_spin));
   slot->Release();
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
     return TimeoutError("no answer from " + endpoint + " within the timeout");

@@ -1,6 +1,7 @@
 // Grains: identity, activation on demand (exactly once), deactivation and
 // re-activation, options, errors, the context and reply-slot pools.
 #include <akt/akt.h>
+#include <akt/testing/deterministic.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -509,6 +510,20 @@ TEST_F(Grains, StoppingTheSystemDeactivatesEveryGrain) {
   }
   EXPECT_EQ(system_->TellGrain(Id("late"), Add{1}).code(), StatusCode::kSystemStopped);
   system_.reset();
+}
+
+// In a deterministic system the asking thread runs the system itself: an
+// AskGrain must pump it (activation, OnReceive) until the answer.
+TEST(GrainDeterministic, AskGrainRunsTheSystemToItsAnswer) {
+  Store store;
+  testing::DeterministicSystem d;
+  ASSERT_TRUE(d.system().RegisterGrainKind("counter", MakeGrainFactory<Counter>(&store)).ok());
+  auto id = GrainIdentity::Make("counter", "det");
+  ASSERT_TRUE(d.system().TellGrain(*id, Add{2}).ok());
+  Result<int64_t> v = d.system().AskGrain<int64_t>(*id, Get{}, 5s);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 2);
+  EXPECT_EQ(store.activate_calls.load(), 1);
 }
 
 }  // namespace
