@@ -100,6 +100,10 @@ struct RemoteOptions {
   std::size_t max_frame_bytes = 16u << 20;  // larger frames are refused
   int max_connections = 10000;              // inbound; more are refused
   Duration idle_timeout = std::chrono::seconds(60);  // inbound, no traffic
+  // An inbound connection whose hello is not complete this long after the
+  // client connected is closed. At 1 s or more the listener also uses
+  // TCP_DEFER_ACCEPT (1 s), and the time the kernel held a silent
+  // connection counts against this timeout.
   Duration handshake_timeout = std::chrono::seconds(5);
   Duration connect_timeout = std::chrono::seconds(3);
   // The codec this node prefers, and the ones it accepts from peers. A client
@@ -124,6 +128,16 @@ struct RemoteOptions {
   // blocks (a sleeping thread takes tens of microseconds to wake). Costs CPU
   // only while messages flow; zero disables it.
   Duration io_spin = std::chrono::microseconds(50);
+  // An actor turn run on an I/O thread that outlasts this (checked every
+  // `inline_turn_limit`, so noticed within two periods) hands that thread's
+  // connections to another thread, and the actor runs on the workers from
+  // then on: one slow actor never holds up the PINGs, replies and deadlines
+  // of the other connections. Zero: never hand off.
+  Duration inline_turn_limit = std::chrono::milliseconds(5);
+  // After a protocol error, how long a connection waits for the answers to
+  // the requests that came before the bad frame; then the ERROR, then the
+  // close (see the wire document, section 5).
+  Duration error_linger = std::chrono::seconds(1);
   // A thread blocked in Ask on a remote PID busy-waits this long for the
   // answer before it sleeps (a remote round trip takes tens of microseconds;
   // waking a sleeping thread costs about as much again).
@@ -158,6 +172,8 @@ struct RemotingStats {
   uint64_t connections_open = 0;  // inbound + outbound now
   uint64_t protocol_errors = 0;   // connections closed for bad input
   uint64_t error_replies = 0;     // error frames sent
+  // Times a slow actor turn made an I/O thread hand its connections over.
+  uint64_t io_handoffs = 0;
 };
 
 class RemotingImpl;

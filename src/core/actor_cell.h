@@ -67,6 +67,10 @@ class ActorCell {
   static ActorCell* NewProxy(SystemImpl* system, uint64_t id, std::string name,
                              std::string address, std::shared_ptr<void> data);
   bool is_remote() const { return remote_; }
+  // A turn of this actor once held a remoting I/O thread too long: from then
+  // on it runs on the workers only (any thread may set or read it).
+  void RunOnWorkersOnly() { workers_only_.store(true, std::memory_order_relaxed); }
+  bool workers_only() const { return workers_only_.load(std::memory_order_relaxed); }
   // Retires a proxy when remoting shuts down (breaks its self-reference).
   void RetireProxy();
   // The remoting layer's record of a proxy (null for a local actor).
@@ -235,6 +239,7 @@ class ActorCell {
   std::atomic<uint64_t> sys_pushed_{0};
   std::atomic<uint32_t> sched_{0};  // 0 idle, 1 scheduled/running, kParked
   bool remote_ = false;             // a proxy for an actor in another process
+  std::atomic<bool> workers_only_{false};
   // Read-only after construction; they fill the producer line's spare room.
   SystemImpl* system_;
   ActorCell* parent_;  // one reference held; null for the root

@@ -87,7 +87,7 @@ class WorkStealingDispatcher final : public Dispatcher {
       ActorCell* prev = w->next.exchange(cell, std::memory_order_acq_rel);
       if (prev == nullptr) return;  // this worker runs it right after its turn
       PushLocal(w, prev);
-    } else if (t_inline_runs != nullptr) {
+    } else if (t_inline_runs != nullptr && !cell->workers_only()) {
       t_inline_runs->push_back(cell);  // a remoting I/O thread runs it itself
       return;
     } else {

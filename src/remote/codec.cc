@@ -3,6 +3,9 @@
 #include <brotli/decode.h>
 #include <brotli/encode.h>
 #include <zlib.h>
+
+#include <algorithm>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_nextSrcSizeToDecompress (exported by the shared library)
 #include <zstd.h>
 
 namespace akt::remote {
@@ -21,7 +24,9 @@ Status TooBig(std::string_view codec) {
 
 class ZstdEncoder final : public Encoder {
  public:
-  ZstdEncoder() : ctx_(ZSTD_createCCtx()) { ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, 1); }
+  ZstdEncoder() : ctx_(ZSTD_createCCtx()) {
+    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, 1);
+  }
   ~ZstdEncoder() override { ZSTD_freeCCtx(ctx_); }
   Status Encode(const uint8_t* in, std::size_t n, std::string& out) override {
     ZSTD_inBuffer ib{in, n, 0};
@@ -51,9 +56,25 @@ class ZstdDecoder final : public Decoder {
       std::size_t base = out.size();
       out.resize(base + kChunk);
       ZSTD_outBuffer ob{out.data() + base, kChunk, 0};
-      std::size_t r = ZSTD_decompressStream(ctx_, &ob, &ib);
+      // One block per call: a call that fails reports none of the output it
+      // made, so corrupt bytes after a good block must not share its call
+      // (the good frames are still handled before the error).
+      // (The hint is 0 while the frame header loads: byte by byte, once.)
+      std::size_t step = std::max<std::size_t>(ZSTD_nextSrcSizeToDecompress(ctx_), 1);
+      std::size_t left = ib.size - ib.pos;
+      ZSTD_inBuffer part{ib.src, ib.pos + std::min(step, left), ib.pos};
+      std::size_t r = ZSTD_decompressStream(ctx_, &ob, &part);
       out.resize(base + ob.pos);
       if (ZSTD_isError(r)) return Corrupt("zstd", ZSTD_getErrorName(r));
+      if (part.pos == ib.pos && ob.pos == 0 && part.size != ib.size) {
+        part.size = ib.size;  // the hint did not fit the stage: give it all
+        out.resize(base + kChunk);
+        ob = ZSTD_outBuffer{out.data() + base, kChunk, 0};
+        r = ZSTD_decompressStream(ctx_, &ob, &part);
+        out.resize(base + ob.pos);
+        if (ZSTD_isError(r)) return Corrupt("zstd", ZSTD_getErrorName(r));
+      }
+      ib.pos = part.pos;
     }
     // Drain what the decoder still holds for this input.
     for (;;) {
@@ -87,8 +108,8 @@ class BrotliEnc final : public Encoder {
       out.resize(base + kChunk);
       std::size_t avail_out = kChunk;
       auto* next_out = reinterpret_cast<uint8_t*>(out.data() + base);
-      if (!BrotliEncoderCompressStream(st_, BROTLI_OPERATION_FLUSH, &avail_in, &next_in,
-                                       &avail_out, &next_out, nullptr)) {
+      if (!BrotliEncoderCompressStream(st_, BROTLI_OPERATION_FLUSH, &avail_in, &next_in, &avail_out,
+                                       &next_out, nullptr)) {
         out.resize(base);
         return Status(StatusCode::kInternal, "brotli encoder failed");
       }
@@ -156,7 +177,8 @@ class GzipEnc final : public Encoder {
       zs_.avail_out = static_cast<uInt>(kChunk);
       int r = deflate(&zs_, Z_SYNC_FLUSH);
       out.resize(base + (kChunk - zs_.avail_out));
-      if (r != Z_OK && r != Z_BUF_ERROR) return Status(StatusCode::kInternal, "gzip encoder failed");
+      if (r != Z_OK && r != Z_BUF_ERROR)
+        return Status(StatusCode::kInternal, "gzip encoder failed");
       if (zs_.avail_in == 0 && zs_.avail_out != 0) return Status();
     }
   }

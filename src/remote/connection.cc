@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <google/protobuf/message.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -12,10 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <google/protobuf/message.h>
 
 #include "actor_cell.h"
 #include "akt/remote/control.pb.h"
@@ -70,7 +70,15 @@ Connection::Connection(RemotingImpl* owner, int fd, bool inbound, std::string pe
 
 Connection::~Connection() {
   if (ssl_ != nullptr) SSL_free(ssl_);
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    // Unread input would turn the close into a reset, which can destroy
+    // what the peer has not read yet (a final ERROR frame).
+    char buf[4096];
+    for (int i = 0; i < 64 && ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT) > 0; ++i) {
+    }
+    ::close(fd_);
+  }
+  if (inbound_) owner_->InboundClosed();
   owner_->stats().connections_open.fetch_sub(1, std::memory_order_relaxed);
   owner_->Unref();
 }
@@ -201,7 +209,14 @@ void Connection::WriteLoop(std::unique_lock<std::mutex>& lock) {
       wire_off_ = 0;
       if (out_.empty() || closed()) {
         writing_ = false;
-        if (closed()) out_.Clear();
+        if (closed()) {
+          out_.Clear();
+        } else if (close_after_flush_) {
+          close_after_flush_ = false;
+          lock.unlock();
+          Close(Status(StatusCode::kProtocolError, fail_reason_), /*graceful=*/true);
+          lock.lock();
+        }
         return;
       }
       batch_.Swap(out_);
@@ -250,6 +265,24 @@ void Connection::WriteLoop(std::unique_lock<std::mutex>& lock) {
 }
 
 void Connection::Reply(uint64_t correlation, Message&& reply) {
+  SendReply(correlation, std::move(reply));
+  InboundAnswered();
+}
+
+void Connection::Fail(uint64_t correlation, const Status& error) {
+  Refuse(correlation, error);
+  InboundAnswered();
+}
+
+void Connection::InboundAnswered() {
+  // seq_cst pairs with BeginFailing: one of the two sees the other.
+  if (inbound_open_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      failing_.load(std::memory_order_seq_cst)) {
+    FinishFailing();
+  }
+}
+
+void Connection::SendReply(uint64_t correlation, Message&& reply) {
   if (reply.empty()) {
     // An acknowledgement without a value (a grain's NoErr).
     static const remote::Ack kAck;
@@ -257,8 +290,9 @@ void Connection::Reply(uint64_t correlation, Message&& reply) {
   }
   const google::protobuf::Message* pm = reply.AsProto();
   if (pm == nullptr) {
-    Fail(correlation, InvalidArgumentError("the reply of type " + std::string(reply.TypeName()) +
-                                           " is not a protobuf message and cannot cross a process"));
+    Refuse(correlation,
+           InvalidArgumentError("the reply of type " + std::string(reply.TypeName()) +
+                                " is not a protobuf message and cannot cross a process"));
     return;
   }
   wire::Frame f;
@@ -267,13 +301,13 @@ void Connection::Reply(uint64_t correlation, Message&& reply) {
   f.type = pm->GetDescriptor()->full_name();
   Status s = Enqueue(f, pm, {});
   if (!s.ok()) {
-    if (!closed()) Fail(correlation, s);
+    if (!closed()) Refuse(correlation, s);
     return;
   }
   FlushSoon();
 }
 
-void Connection::Fail(uint64_t correlation, const Status& error) {
+void Connection::Refuse(uint64_t correlation, const Status& error) {
   wire::Frame f;
   f.kind = wire::Kind::kError;
   f.correlation = correlation;
@@ -334,12 +368,57 @@ void Connection::FailAllPending(const Status& why) {
   for (auto& [id, p] : all) owner_->Deliver(p, why);
 }
 
-void Connection::Close(const Status& why) {
+void Connection::Close(const Status& why, bool graceful) {
   State prev = state_.exchange(State::kClosed, std::memory_order_acq_rel);
   if (prev == State::kClosed) return;
-  ::shutdown(fd_, SHUT_RDWR);  // the loop sees the hang-up and lets go of it
+  // Abrupt: the loop sees the hang-up and lets go of it. Graceful: what was
+  // written still reaches the peer, then the FIN; the sweep lets go of it.
+  ::shutdown(fd_, graceful ? SHUT_WR : SHUT_RDWR);
   FailAllPending(UnavailableError("connection to " + peer_ + " lost: " + why.ToString()));
   owner_->OnConnectionClosed(this, why);
+}
+
+// ---------------------------------------------------------------------------
+// Protocol errors.
+
+void Connection::BeginFailing(std::string why) {
+  if (failing_.load(std::memory_order_relaxed)) return;
+  owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  fail_reason_ = std::move(why);
+  fail_deadline_ns_ =
+      SteadyNowNs() +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(owner_->options().error_linger).count();
+  failing_.store(true, std::memory_order_seq_cst);
+  if (inbound_open_.load(std::memory_order_seq_cst) == 0) FinishFailing();
+}
+
+void Connection::FinishFailing() {
+  if (fail_sent_.exchange(true, std::memory_order_acq_rel)) return;
+  // Say why before hanging up, so the peer's log shows it; the frame goes
+  // through the negotiated codec like every other.
+  wire::Frame e;
+  e.kind = wire::Kind::kError;
+  std::string body = wire::EncodeError(static_cast<uint32_t>(StatusCode::kProtocolError),
+                                       std::string_view(fail_reason_).substr(0, 4096));
+  Status enq = Enqueue(e, nullptr, body);
+  if (!enq.ok()) {
+    Close(Status(StatusCode::kProtocolError, fail_reason_));
+    return;
+  }
+  owner_->stats().error_replies.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    close_after_flush_ = true;
+  }
+  Flush();
+}
+
+void Connection::DiscardInput() {
+  uint8_t tmp[4096];
+  for (int i = 0; i < 64; ++i) {
+    long n = RawRead(tmp, sizeof tmp);
+    if (n <= 0) return;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -353,8 +432,10 @@ bool Connection::Ingest(const uint8_t* p, std::size_t n) {
   scratch_.clear();
   Status s = dec_->Decode(p, n, scratch_, owner_->options().max_frame_bytes + (1u << 20));
   if (!s.ok()) {
-    owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    Close(Status(StatusCode::kProtocolError, s.message()));
+    // Frames decoded before the corrupt bytes are still handled.
+    in_.Append(scratch_.data(), scratch_.size());
+    ParseFrames();
+    BeginFailing(s.message());
     return false;
   }
   in_.Append(scratch_.data(), scratch_.size());
@@ -374,21 +455,16 @@ bool Connection::ParseFrames() {
         wire::DecodeFrame(in_.data() + off, in_.size() - off, max_frame, &f, &used, &error);
     if (st == wire::DecodeStatus::kNeedMore) break;
     if (st == wire::DecodeStatus::kError) {
-      owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      // Say why before hanging up, so the peer's log shows it.
-      wire::Frame e;
-      e.kind = wire::Kind::kError;
-      std::string body =
-          wire::EncodeError(static_cast<uint32_t>(StatusCode::kProtocolError), error);
-      if (Enqueue(e, nullptr, body).ok()) Flush();
-      Close(Status(StatusCode::kProtocolError, error));
+      in_.Clear();
+      off = 0;
+      BeginFailing(error);
       ok = false;
       break;
     }
     owner_->stats().frames_received.fetch_add(1, std::memory_order_relaxed);
     owner_->HandleFrame(this, f);
     off += used;
-    if (closed()) {
+    if (closed() || failing()) {
       ok = false;
       break;
     }
@@ -476,6 +552,10 @@ void Connection::OnReadable() {
     if (!TlsAcceptStep()) return;
     if (state_.load(std::memory_order_acquire) == State::kTlsHandshake) return;
   }
+  if (failing()) {
+    DiscardInput();  // nothing more is handled; unread bytes would make the close a reset
+    return;
+  }
   uint8_t tmp[kReadChunk];
   for (int i = 0; i < kReadsPerEvent; ++i) {
     bool handshake = state_.load(std::memory_order_acquire) == State::kHandshake;
@@ -483,9 +563,9 @@ void Connection::OnReadable() {
     uint8_t* dst = direct ? in_.Reserve(kReadChunk) : tmp;
     long n = RawRead(dst, kReadChunk);
     if (n > 0) {
-      last_activity_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
-      owner_->stats().bytes_received.fetch_add(static_cast<uint64_t>(n),
-                                               std::memory_order_relaxed);
+      read_ns_ = SteadyNowNs();
+      last_activity_ns_.store(read_ns_, std::memory_order_relaxed);
+      owner_->stats().bytes_received.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       if (handshake) {
         hs_.Append(tmp, static_cast<std::size_t>(n));
         if (!ServerHandshakeStep()) return;
@@ -547,7 +627,8 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
     if (n > 0) {
       off += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EAGAIN) {
-      if (!WaitFd(fd_, POLLOUT, deadline_ns)) return UnavailableError("hello to " + peer_ + " timed out");
+      if (!WaitFd(fd_, POLLOUT, deadline_ns))
+        return UnavailableError("hello to " + peer_ + " timed out");
     } else {
       return UnavailableError("hello to " + peer_ + " failed: " + std::strerror(errno));
     }
@@ -567,14 +648,16 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
                       "handshake with " + peer_ + " refused: " + reply.text);
       }
       if (reply.version != wire::kVersion || !ValidCodec(reply.codec)) {
-        return Status(StatusCode::kProtocolError,
-                      "handshake with " + peer_ + ": the server chose an unsupported version or codec");
+        return Status(
+            StatusCode::kProtocolError,
+            "handshake with " + peer_ + ": the server chose an unsupported version or codec");
       }
       bool offered = false;
       for (uint8_t c : hello.codecs) offered |= c == reply.codec;
       if (!offered) {
-        return Status(StatusCode::kProtocolError,
-                      "handshake with " + peer_ + ": the server chose a codec that was not offered");
+        return Status(
+            StatusCode::kProtocolError,
+            "handshake with " + peer_ + ": the server chose a codec that was not offered");
       }
       enc_ = MakeEncoder(static_cast<Compression>(reply.codec));
       dec_ = MakeDecoder(static_cast<Compression>(reply.codec));
@@ -593,7 +676,8 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
         return Status(StatusCode::kProtocolError, peer_ + ": server hello too long");
       }
     } else if (n < 0 && errno == EAGAIN) {
-      if (!WaitFd(fd_, POLLIN, deadline_ns)) return UnavailableError("hello from " + peer_ + " timed out");
+      if (!WaitFd(fd_, POLLIN, deadline_ns))
+        return UnavailableError("hello from " + peer_ + " timed out");
     } else {
       return UnavailableError(peer_ + " closed the connection during the handshake");
     }
@@ -602,10 +686,19 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
 
 // ---------------------------------------------------------------------------
 // I/O loop.
+//
+// One thread drives a loop at a time: it waits in epoll, reads, and runs the
+// actor turns its reads made runnable. A turn that takes long would hold up
+// every other connection of the loop (their PINGs, replies and deadlines), so
+// the remoting watchdog checks each loop every inline_turn_limit; a driver
+// still in the same turn as at the previous check loses the loop to another
+// thread of it, finishes the turn, hands the rest of its batch to the workers
+// and waits to be needed again. The slow actor never runs inline again.
 
 namespace {
 thread_local IoLoop* t_loop = nullptr;
-}
+constexpr int kMaxLoopThreads = 8;
+}  // namespace
 
 bool IoLoop::OnLoopThread() { return t_loop != nullptr; }
 
@@ -625,14 +718,68 @@ IoLoop::~IoLoop() {
 }
 
 void IoLoop::Start() {
-  thread_ = std::thread([this] { Run(); });
+  std::lock_guard<std::mutex> lock(drive_mu_);
+  drivers_wanted_ = 1;
+  threads_.emplace_back([this] { ThreadMain(); });
 }
 
 void IoLoop::Stop() {
-  if (stop_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(drive_mu_);
+    if (stop_.exchange(true)) return;
+  }
+  drive_cv_.notify_all();
   uint64_t one = 1;
   [[maybe_unused]] ssize_t w = ::write(evfd_, &one, sizeof one);
-  if (thread_.joinable()) thread_.join();
+  // No thread is added once stop_ is set (HandOffIfStuck checks it).
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(drive_mu_);
+    threads.swap(threads_);
+  }
+  for (std::thread& t : threads) {
+    if (t.joinable()) t.join();
+  }
+  IoLoop* saved = t_loop;
+  t_loop = this;
+  CloseAll();
+  t_loop = saved;
+}
+
+void IoLoop::ThreadMain() {
+  t_loop = this;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(drive_mu_);
+      ++idle_threads_;
+      drive_cv_.wait(lock, [this] { return stop_.load() || drivers_wanted_ > 0; });
+      --idle_threads_;
+      if (stop_.load()) break;
+      --drivers_wanted_;
+    }
+    if (Drive()) break;  // stopped
+  }
+  t_loop = nullptr;
+}
+
+bool IoLoop::HandOffIfStuck() {
+  uint64_t v = turn_.load(std::memory_order_acquire);
+  if (v == 0 || v == kStolen || v != last_seen_turn_) {
+    last_seen_turn_ = v;
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(drive_mu_);
+  if (stop_.load()) return false;
+  // Still the same turn as one period ago: take the loop away from it.
+  if (!turn_.compare_exchange_strong(v, kStolen, std::memory_order_acq_rel)) return false;
+  last_seen_turn_ = 0;
+  owner_->stats().io_handoffs.fetch_add(1, std::memory_order_relaxed);
+  ++drivers_wanted_;
+  if (idle_threads_ == 0 && static_cast<int>(threads_.size()) < kMaxLoopThreads) {
+    threads_.emplace_back([this] { ThreadMain(); });
+  }
+  drive_cv_.notify_one();
+  return true;
 }
 
 void IoLoop::Add(Connection* c) {
@@ -680,36 +827,56 @@ void IoLoop::Sweep(int64_t now_ns) {
   const RemoteOptions& o = owner_->options();
   int64_t idle = std::chrono::duration_cast<std::chrono::nanoseconds>(o.idle_timeout).count();
   int64_t hs = std::chrono::duration_cast<std::chrono::nanoseconds>(o.handshake_timeout).count();
+  int64_t next = now_ns + 100000000;
   std::vector<Connection*> dead;
   for (Connection* c : conns_) {
     c->ExpirePending(now_ns);
     if (c->closed()) {
       dead.push_back(c);
-    } else if (!c->open() && now_ns - c->created_ns() > hs) {
-      c->Close(Status(StatusCode::kTimeout, "the handshake did not finish in time"));
-      dead.push_back(c);
+    } else if (c->failing()) {
+      if (now_ns >= c->fail_deadline_ns()) {
+        c->FinishFailing();  // the earlier requests had their time
+      } else {
+        next = std::min(next, c->fail_deadline_ns());
+      }
+    } else if (!c->open()) {
+      if (now_ns - c->created_ns() >= hs) {
+        c->Close(Status(StatusCode::kTimeout, "the handshake did not finish in time"));
+        dead.push_back(c);
+      } else {
+        next = std::min(next, c->created_ns() + hs);
+      }
     } else if (now_ns - c->last_activity_ns() > idle && c->pending_count() == 0) {
       c->Close(Status(StatusCode::kTimeout, "idle for longer than the idle timeout"));
       dead.push_back(c);
     }
   }
   for (Connection* c : dead) Reap(c);
+  next_sweep_ns_ = next;
 }
 
-void IoLoop::Run() {
-  t_loop = this;
+bool IoLoop::Drive() {
   epoll_event evs[64];
   std::vector<internal::ActorCell*> runs;
-  int64_t next_sweep = SteadyNowNs() + 100000000;
-  bool inline_runs = owner_->options().run_actors_on_io_threads;
-  const int64_t spin_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(owner_->options().io_spin).count();
+  next_sweep_ns_ = SteadyNowNs();
+  const RemoteOptions& o = owner_->options();
+  const bool inline_runs = o.run_actors_on_io_threads;
+  const int64_t spin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.io_spin).count();
+  const int64_t hs_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(o.handshake_timeout).count();
   int64_t last_event_ns = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     // Right after traffic, poll without sleeping for a little while: the
     // next message of a conversation usually comes within microseconds,
     // and waking a sleeping thread costs tens of them.
-    int timeout_ms = spin_ns > 0 && SteadyNowNs() - last_event_ns < spin_ns ? 0 : 100;
+    int64_t now = SteadyNowNs();
+    int timeout_ms = 0;
+    if (spin_ns == 0 || now - last_event_ns >= spin_ns) {
+      // Sleep until the next sweep is due (handshake and linger deadlines
+      // are kept to the millisecond), at most 100 ms.
+      timeout_ms =
+          static_cast<int>(std::clamp<int64_t>((next_sweep_ns_ - now + 999999) / 1000000, 0, 100));
+    }
     if (timeout_ms != 0) {
       sleeping_.store(true, std::memory_order_seq_cst);
       std::lock_guard<std::mutex> lock(flush_mu_);
@@ -753,6 +920,7 @@ void IoLoop::Run() {
           conns_.insert(a);
           count_.fetch_add(1, std::memory_order_relaxed);
           if (a->closed()) closed.push_back(a);  // reaped below
+          if (!a->open()) next_sweep_ns_ = std::min(next_sweep_ns_, a->created_ns() + hs_ns);
         }
         continue;
       }
@@ -763,26 +931,45 @@ void IoLoop::Run() {
     internal::t_inline_runs = nullptr;
     // Actors a read made runnable run here, right away: no worker wake-up.
     // What they send goes out once, after the last of them.
+    bool lost = false;
     {
       internal::DeferWrites batch;
-      for (internal::ActorCell* cell : runs) {
-        if (cell->RunTurn()) {
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        internal::ActorCell* cell = runs[i];
+        turn_seq_ += 2;
+        uint64_t mine = turn_seq_;
+        turn_.store(mine, std::memory_order_release);
+        bool more = cell->RunTurn();
+        // Fails once the watchdog took the loop: turn_ is then kStolen, or
+        // already the new driver's own turn (which must not be touched).
+        lost = !turn_.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
+        if (lost) cell->RunOnWorkersOnly();
+        if (more) {
           cell->system()->dispatcher().Submit(cell);
         } else {
           cell->Release();
+        }
+        if (lost) {
+          // Another thread drives the loop now: the rest go to the workers.
+          for (std::size_t j = i + 1; j < runs.size(); ++j) {
+            runs[j]->system()->dispatcher().Submit(runs[j]);
+          }
+          break;
         }
       }
     }
     runs.clear();
     internal::RunTurnEnd();
+    if (lost) return false;  // closed connections: the new driver's sweep reaps them
     for (Connection* c : closed) Reap(c);
-    int64_t now = SteadyNowNs();
-    if (now >= next_sweep) {
-      Sweep(now);
-      next_sweep = now + 100000000;
-    }
+    now = SteadyNowNs();
+    if (now >= next_sweep_ns_) Sweep(now);
   }
-  // Stopping: close what is left.
+  return true;
+}
+
+void IoLoop::CloseAll() {
+  // Stopping (every thread of the loop has ended): close what is left.
   {
     std::lock_guard<std::mutex> lock(flush_mu_);
     for (Connection* c : flushes_) c->Release();
@@ -799,7 +986,6 @@ void IoLoop::Run() {
     Reap(c);
   }
   internal::RunTurnEnd();
-  t_loop = nullptr;
 }
 
 }  // namespace akt::remote

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -76,12 +77,12 @@ class NameCache {
 struct Pending {
   enum class Kind : uint8_t { kSlot, kRequest, kRoute };
   Kind kind = Kind::kSlot;
-  internal::ReplySlot* slot = nullptr;        // kSlot: one reference
-  internal::ActorCell* requester = nullptr;   // kRequest: one reference
-  internal::RemoteRoute* route = nullptr;     // kRoute: one reference
-  uint64_t id = 0;                            // request id / correlation
-  int64_t deadline_ns = 0;                    // dropped after this (0: never)
-  internal::ActorCell* replier = nullptr;     // the proxy the reply comes from (ref)
+  internal::ReplySlot* slot = nullptr;       // kSlot: one reference
+  internal::ActorCell* requester = nullptr;  // kRequest: one reference
+  internal::RemoteRoute* route = nullptr;    // kRoute: one reference
+  uint64_t id = 0;                           // request id / correlation
+  int64_t deadline_ns = 0;                   // dropped after this (0: never)
+  internal::ActorCell* replier = nullptr;    // the proxy the reply comes from (ref)
 };
 
 class Connection final : public internal::RemoteRoute {
@@ -95,9 +96,14 @@ class Connection final : public internal::RemoteRoute {
   void Release() override {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
-  // RemoteRoute: answers to a request that arrived on this connection.
+  // RemoteRoute: answers to a request that arrived on this connection and
+  // was handed to an actor (counted by OpenInbound).
   void Reply(uint64_t correlation, Message&& reply) override;
   void Fail(uint64_t correlation, const Status& error) override;
+  // An error answer given by remoting itself, not through a route.
+  void Refuse(uint64_t correlation, const Status& error);
+  // An inbound ask is handed to an actor; its answer comes through the route.
+  void OpenInbound() { inbound_open_.fetch_add(1, std::memory_order_relaxed); }
 
   bool open() const { return state_.load(std::memory_order_acquire) == State::kOpen; }
   bool closed() const { return state_.load(std::memory_order_acquire) == State::kClosed; }
@@ -127,13 +133,29 @@ class Connection final : public internal::RemoteRoute {
   std::size_t pending_count();
 
   // Closes the connection (any thread): pending requests fail with `why`.
-  void Close(const Status& why);
+  // `graceful`: only the sending side is shut, after what was queued.
+  void Close(const Status& why, bool graceful = false);
+
+  // ---- protocol errors ----
+  // A malformed frame or corrupt compressed bytes (loop thread): reading
+  // stops; once every request that came before has been answered (or after
+  // error_linger) one ERROR with correlation 0 goes out, then the close.
+  void BeginFailing(std::string why);
+  bool failing() const { return failing_.load(std::memory_order_acquire); }
+  // Sends that ERROR and closes once it is written (any thread; once).
+  void FinishFailing();
+  int64_t fail_deadline_ns() const { return fail_deadline_ns_; }
 
   // ---- I/O loop thread ----
   void OnReadable();
   void OnWritable();
   int64_t last_activity_ns() const { return last_activity_ns_.load(std::memory_order_relaxed); }
   int64_t created_ns() const { return created_ns_; }
+  // The kernel held this connection before accept (TCP_DEFER_ACCEPT): the
+  // handshake clock started that much earlier.
+  void StartedEarlier(int64_t ns) { created_ns_ -= ns; }
+  // When the bytes being handled now were read (loop thread).
+  int64_t read_ns() const { return read_ns_; }
   void set_loop(IoLoop* loop) { loop_ = loop; }
   IoLoop* loop() const { return loop_; }
 
@@ -151,13 +173,16 @@ class Connection final : public internal::RemoteRoute {
   // EAGAIN when it would block, -1 with another errno on error.
   long RawRead(uint8_t* p, std::size_t n);
   long RawWrite(const uint8_t* p, std::size_t n);
-  bool ServerHandshakeStep();  // false: connection closed
-  bool TlsAcceptStep();        // false: connection closed
-  bool ParseFrames();          // false: connection closed
+  bool ServerHandshakeStep();                    // false: connection closed
+  bool TlsAcceptStep();                          // false: connection closed
+  bool ParseFrames();                            // false: connection closed
   bool Ingest(const uint8_t* p, std::size_t n);  // wire bytes -> plain frames
   // Writer loop; called with out_mu_ held and writing_ set.
   void WriteLoop(std::unique_lock<std::mutex>& lock);
   void FailAllPending(const Status& why);
+  void SendReply(uint64_t correlation, Message&& reply);
+  void InboundAnswered();
+  void DiscardInput();
 
   RemotingImpl* owner_;
   IoLoop* loop_ = nullptr;
@@ -171,7 +196,13 @@ class Connection final : public internal::RemoteRoute {
   std::atomic<State> state_{State::kHandshake};
   std::atomic<uint64_t> next_corr_{0};
   int64_t created_ns_;
+  int64_t read_ns_ = 0;
   std::atomic<int64_t> last_activity_ns_;
+  std::atomic<int64_t> inbound_open_{0};
+  std::atomic<bool> failing_{false};
+  std::atomic<bool> fail_sent_{false};
+  std::string fail_reason_;       // set before failing_
+  int64_t fail_deadline_ns_ = 0;  // set before failing_
 
   // Codec wrappers, set by the handshake.
   std::unique_ptr<Encoder> enc_;
@@ -191,12 +222,13 @@ class Connection final : public internal::RemoteRoute {
  private:
   // Write side.
   std::mutex out_mu_;
-  Buffer out_;            // plain frames queued (out_mu_)
-  Buffer batch_;          // the frames being written (writer only)
-  std::string wire_;      // encoded bytes being written (writer only)
+  Buffer out_;        // plain frames queued (out_mu_)
+  Buffer batch_;      // the frames being written (writer only)
+  std::string wire_;  // encoded bytes being written (writer only)
   std::size_t wire_off_ = 0;
-  bool writing_ = false;  // a writer owns batch_/wire_ (out_mu_)
-  bool want_out_ = false; // waiting for EPOLLOUT (out_mu_)
+  bool writing_ = false;            // a writer owns batch_/wire_ (out_mu_)
+  bool want_out_ = false;           // waiting for EPOLLOUT (out_mu_)
+  bool close_after_flush_ = false;  // out_mu_: FinishFailing's close
 
   std::mutex pend_mu_;
   std::unordered_map<uint64_t, Pending> pending_;
@@ -221,18 +253,39 @@ class IoLoop {
   std::size_t connection_count() const { return count_.load(std::memory_order_relaxed); }
   // True on any remoting I/O loop thread.
   static bool OnLoopThread();
+  // Called by the remoting watchdog every inline_turn_limit: when the thread
+  // driving this loop is still in the inline actor turn it was in at the
+  // previous check, another thread takes the loop over. True if it did.
+  bool HandOffIfStuck();
 
  private:
-  void Run();
+  // A thread of this loop: drives it whenever a driver is wanted.
+  void ThreadMain();
+  // Serves the connections until the loop stops (true) or another thread
+  // took over while this one was in a slow actor turn (false).
+  bool Drive();
   void Sweep(int64_t now_ns);
   void Reap(Connection* c);
+  void CloseAll();
 
   RemotingImpl* owner_;
   int index_;
   int epfd_ = -1;
   int evfd_ = -1;
-  std::thread thread_;
   std::atomic<bool> stop_{false};
+  // Threads that may drive the loop; one does at a time.
+  std::mutex drive_mu_;
+  std::condition_variable drive_cv_;
+  std::vector<std::thread> threads_;  // drive_mu_
+  int drivers_wanted_ = 0;            // drive_mu_
+  int idle_threads_ = 0;              // drive_mu_
+  // While the driver runs an inline actor turn: an even number naming that
+  // turn; kStolen once the watchdog took the loop away; 0 otherwise.
+  static constexpr uint64_t kStolen = 1;
+  std::atomic<uint64_t> turn_{0};
+  uint64_t turn_seq_ = 0;        // driver only
+  uint64_t last_seen_turn_ = 0;  // watchdog only
+  int64_t next_sweep_ns_ = 0;    // driver only
   std::mutex add_mu_;
   std::vector<Connection*> adds_;
   std::unordered_set<Connection*> conns_;  // loop thread only

@@ -1,19 +1,19 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <typeinfo>
-
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/message.h>
 
 #include "actor_cell.h"
 #include "akt/remote/control.pb.h"
@@ -43,7 +43,9 @@ struct MessageAccess {
     c->CopyFrom(*m);
     std::memcpy(dst, &c, sizeof c);
   }
-  static void* Get(void* s) { return dynamic_cast<void*>(const_cast<google::protobuf::Message*>(Ptr(s))); }
+  static void* Get(void* s) {
+    return dynamic_cast<void*>(const_cast<google::protobuf::Message*>(Ptr(s)));
+  }
   static std::string_view Name() { return "<protobuf>"; }
   static const google::protobuf::Message* Proto(const void* s) { return Ptr(s); }
   static const std::type_info* DynamicType(const void* s) { return &typeid(*Ptr(s)); }
@@ -122,7 +124,8 @@ void SetNoDelay(int fd) {
 }
 
 StatusCode CodeFromWire(uint32_t c) {
-  if (c == 0 || c > static_cast<uint32_t>(StatusCode::kActivationFailed)) return StatusCode::kInternal;
+  if (c == 0 || c > static_cast<uint32_t>(StatusCode::kActivationFailed))
+    return StatusCode::kInternal;
   return static_cast<StatusCode>(c);
 }
 
@@ -254,8 +257,8 @@ Status Remoting::TellGrain(std::string_view endpoint, const GrainIdentity& id, M
   if (!pid.ok()) return pid.status();
   return pid->Tell(std::move(msg));
 }
-Result<Message> Remoting::AskGrain(std::string_view endpoint, const GrainIdentity& id,
-                                   Message msg, Duration timeout) {
+Result<Message> Remoting::AskGrain(std::string_view endpoint, const GrainIdentity& id, Message msg,
+                                   Duration timeout) {
   if (endpoint == impl_->endpoint()) return impl_->system().AskGrain(id, std::move(msg), timeout);
   Result<PID> pid = impl_->LazyGrainPid(endpoint, id);
   if (!pid.ok()) return pid.status();
@@ -315,8 +318,16 @@ Status RemotingImpl::Start() {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     int qlen = 256;
     ::setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof qlen);  // best effort
-    int defer_s = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);  // best effort
+    // TCP_DEFER_ACCEPT: the kernel hands over a connection once its first
+    // bytes are in (or after 1 s). Only with a handshake timeout of 1 s or
+    // more, so the hold never outlasts it; Accepted counts the hold in.
+    if (options_.handshake_timeout >= std::chrono::seconds(1)) {
+      int defer_s = 1;
+      if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s) == 0) {
+        defer_accept_s_ = defer_s;
+        defer_on_.store(true);
+      }
+    }
     if (addr.ss_family == AF_INET) {
       reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(port);
     } else {
@@ -349,7 +360,25 @@ Status RemotingImpl::Start() {
     loops_.back()->Start();
   }
   for (int fd : listen_fds_) acceptors_.emplace_back([this, fd] { AcceptLoop(fd); });
+  if (options_.run_actors_on_io_threads && options_.inline_turn_limit > Duration::zero()) {
+    watchdog_ = std::thread([this] { WatchdogLoop(); });
+  }
   return Status();
+}
+
+void RemotingImpl::WatchdogLoop() {
+  std::unique_lock<std::mutex> lock(watchdog_mu_);
+  while (!watchdog_stop_) {
+    watchdog_cv_.wait_for(lock, options_.inline_turn_limit);
+    if (watchdog_stop_) break;
+    for (auto& l : loops_) l->HandOffIfStuck();
+  }
+}
+
+void RemotingImpl::SetDeferAccept(bool on) {
+  if (defer_accept_s_ == 0 || defer_on_.exchange(on) == on) return;
+  int v = on ? defer_accept_s_ : 0;
+  for (int fd : listen_fds_) ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof v);
 }
 
 void RemotingImpl::Shutdown() {
@@ -362,6 +391,12 @@ void RemotingImpl::Shutdown() {
   for (auto& t : acceptors_) {
     if (t.joinable()) t.join();
   }
+  {
+    std::lock_guard<std::mutex> lock(watchdog_mu_);
+    watchdog_stop_ = true;
+  }
+  watchdog_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   for (int fd : listen_fds_) ::close(fd);
   listen_fds_.clear();
   for (int& fd : wake_pipe_) {
@@ -424,15 +459,15 @@ void RemotingImpl::AcceptLoop(int listen_fd) {
 }
 
 void RemotingImpl::Accepted(int fd, const std::string& peer) {
-  std::size_t open = 0;
-  for (auto& l : loops_) open += l->connection_count();
-  if (open >= static_cast<std::size_t>(options_.max_connections)) {
+  int open = inbound_open_.load(std::memory_order_relaxed);
+  bool deferred = defer_on_.load(std::memory_order_relaxed);  // as it was for this one
+  if (open >= options_.max_connections) {
     stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);
     if (server_tls_ == nullptr) {
       wire::ServerHello h;
       h.status = wire::HelloStatus::kRefused;
-      h.text = "too many connections (the maximum is " + std::to_string(options_.max_connections) +
-               ")";
+      h.text =
+          "too many connections (the maximum is " + std::to_string(options_.max_connections) + ")";
       std::string bytes = wire::EncodeServerHello(h);
       [[maybe_unused]] ssize_t w = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     }
@@ -440,9 +475,19 @@ void RemotingImpl::Accepted(int fd, const std::string& peer) {
     return;
   }
   stats_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  // At the limit, the next connection must hear REFUSED at once, not after
+  // the kernel held it for the defer time.
+  SetDeferAccept(open + 1 < options_.max_connections);
+  // With TCP_DEFER_ACCEPT a connection comes with its first bytes, or with
+  // none after the kernel held it the whole defer time: that counts against
+  // the handshake timeout.
+  int queued = 0;
+  bool held = deferred && ::ioctl(fd, FIONREAD, &queued) == 0 && queued == 0;
   SetNoDelay(fd);
   Ref();
+  inbound_open_.fetch_add(1, std::memory_order_relaxed);
   auto* c = new Connection(this, fd, /*inbound=*/true, peer);
+  if (held) c->StartedEarlier(ToNs(std::chrono::seconds(defer_accept_s_)));
   if (server_tls_ != nullptr) {
     c->set_ssl(remote::NewTlsSession(server_tls_, fd, /*server=*/true, ""));
     c->set_state(Connection::State::kTlsHandshake);
@@ -496,7 +541,6 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
   loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->Add(c);
   return c;
 }
-
 
 Result<Connection*> RemotingImpl::ConnectCached(const std::string& endpoint) {
   if (t_last.owner == this && t_last.conn->open() && t_last.endpoint == endpoint &&
@@ -560,8 +604,9 @@ Result<Connection*> RemotingImpl::Connect(const std::string& endpoint) {
     }
   }
   // LIFO: the most recent connection first; several are used in turn.
-  Connection* c = ep->conns.size() == 1 ? ep->conns.back()
-                                        : ep->conns[ep->conns.size() - 1 - (ep->rr++ % ep->conns.size())];
+  Connection* c = ep->conns.size() == 1
+                      ? ep->conns.back()
+                      : ep->conns[ep->conns.size() - 1 - (ep->rr++ % ep->conns.size())];
   c->AddRef();
   return c;
 }
@@ -692,8 +737,8 @@ void RemotingImpl::Control(ActorCell* proxy, internal::SysKind kind) {
   if (!rc.ok()) return;
   Connection* c = *rc;
   wire::Frame f;
-  f.kind = wire::Kind::kAsk;  // the answer (no pending entry) is dropped
-  f.correlation = c->NextCorrelation();
+  f.kind = wire::Kind::kTell;  // one-way: a failure comes back as an ERROR and is logged
+  f.correlation = 0;
   f.type = req.GetDescriptor()->full_name();
   f.target = wire::kControlTarget;
   if (c->Enqueue(f, &req, {}).ok()) c->FlushSoon();
@@ -720,9 +765,9 @@ bool RemotingImpl::ChooseCodec(const std::vector<uint8_t>& offered, Compression*
   }
   std::string o, a;
   for (uint8_t id : offered) {
-    o += (o.empty() ? "" : ", ") +
-         (remote::ValidCodec(id) ? std::string(CompressionName(static_cast<Compression>(id)))
-                                 : "#" + std::to_string(id));
+    o += (o.empty() ? "" : ", ") + (remote::ValidCodec(id)
+                                        ? std::string(CompressionName(static_cast<Compression>(id)))
+                                        : "#" + std::to_string(id));
   }
   for (Compression c : options_.accept_compression) {
     a += (a.empty() ? "" : ", ") + std::string(CompressionName(c));
@@ -753,13 +798,15 @@ Status RemotingImpl::ParsePayload(Connection* c, std::string_view type, std::str
     proto = *hit;
   } else {
     const google::protobuf::Descriptor* d =
-        google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(std::string(type));
-    if (d != nullptr) proto = google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
+        google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+            std::string(type));
+    if (d != nullptr)
+      proto = google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
     c->types_.Put(type, proto);
   }
   if (proto == nullptr) {
-    return InvalidArgumentError("unknown message type '" + std::string(type) + "' on " +
-                                system_name_ + " (its generated code is not linked in)");
+    return NotFoundError("unknown message type '" + std::string(type) + "' on " + system_name_ +
+                         " (its generated code is not linked in)");
   }
   google::protobuf::Message* m = proto->New();
   if (!m->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
@@ -776,13 +823,13 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
     case wire::Kind::kAsk: {
       bool ask = f.kind == wire::Kind::kAsk;
       if (f.target == wire::kControlTarget) {
-        if (ask) HandleControl(c, f);
+        HandleControl(c, f);  // a TELL is carried out too, answered only on failure
         return;
       }
       Message m;
       Status s = ParsePayload(c, f.type, f.payload, &m);
       if (!s.ok()) {
-        c->Fail(f.correlation, s);
+        c->Refuse(f.correlation, s);
         return;
       }
       Envelope* e = internal::NewEnvelope();
@@ -795,17 +842,19 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
       }
       if (f.deadline_us != 0 || !f.metadata.empty()) {
         auto* meta = new internal::RemoteMeta();
-        if (f.deadline_us != 0) meta->deadline_ns = SteadyNowNs() + int64_t{f.deadline_us} * 1000;
+        // The budget counts from when the frame's bytes were read.
+        if (f.deadline_us != 0) meta->deadline_ns = c->read_ns() + int64_t{f.deadline_us} * 1000;
         if (!wire::DecodeHeaders(f.metadata, &meta->headers)) {
           delete meta;
           internal::FreeEnvelope(e);
-          c->Fail(f.correlation, Status(StatusCode::kProtocolError, "malformed metadata"));
+          c->Refuse(f.correlation, Status(StatusCode::kProtocolError, "malformed metadata"));
           return;
         }
         e->meta = meta;
       }
       if (ask) {
         c->AddRef();
+        c->OpenInbound();
         e->route = c;
         e->reply_kind = ReplyKind::kRemote;
         e->request_id = f.correlation;
@@ -818,14 +867,14 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
       if (f.target.substr(0, internal::kGrainActorPrefix.size()) == internal::kGrainActorPrefix) {
         // A grain: activated here on demand (again, if it just deactivated).
         Status st = internal::DeliverToGrainByActorName(sys_, f.target, e);
-        if (!st.ok() && !ask) c->Fail(f.correlation, st);
+        if (!st.ok() && !ask) c->Refuse(f.correlation, st);
         return;
       }
       Status nf = NotFoundError("no actor named '" + std::string(f.target) + "' on " + endpoint_);
       if (ask) {
         ActorCell::FailReply(e, nf);
       } else {
-        c->Fail(f.correlation, nf);
+        c->Refuse(f.correlation, nf);
       }
       internal::FreeEnvelope(e);
       return;
@@ -959,10 +1008,12 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
   Message m;
   Status s = ParsePayload(c, f.type, f.payload, &m);
   if (!s.ok()) {
-    c->Fail(f.correlation, s);
+    c->Refuse(f.correlation, s);
     return;
   }
+  // A TELL to $remote is carried out like an ASK; only a failure is answered.
   auto reply = [&](const google::protobuf::Message& r) {
+    if (f.kind != wire::Kind::kAsk) return;
     wire::Frame out;
     out.kind = wire::Kind::kReply;
     out.correlation = f.correlation;
@@ -977,19 +1028,19 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
       if (it != kinds_.end()) factory = it->second;
     }
     if (!factory) {
-      c->Fail(f.correlation,
-              NotFoundError("no actor kind '" + req->kind() + "' is registered on " + endpoint_));
+      c->Refuse(f.correlation,
+                NotFoundError("no actor kind '" + req->kind() + "' is registered on " + endpoint_));
       return;
     }
     SpawnOptions opts;
     s = SpawnOptionsFrom(*req, sys_, &opts);
     if (!s.ok()) {
-      c->Fail(f.correlation, s);
+      c->Refuse(f.correlation, s);
       return;
     }
     Result<PID> r = system_.Spawn(req->name(), factory, opts);
     if (!r.ok()) {
-      c->Fail(f.correlation, r.status());
+      c->Refuse(f.correlation, r.status());
       return;
     }
     {
@@ -1004,7 +1055,7 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
   if (const auto* req = m.As<remote::GrainRequest>()) {
     Result<PID> r = internal::ActivateGrainByIdentity(sys_, req->kind(), req->name());
     if (!r.ok()) {
-      c->Fail(f.correlation, r.status());
+      c->Refuse(f.correlation, r.status());
       return;
     }
     remote::LookupReply out;
@@ -1016,8 +1067,8 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
   if (const auto* req = m.As<remote::LookupRequest>()) {
     Result<PID> r = sys_->Lookup(req->name());
     if (!r.ok()) {
-      c->Fail(f.correlation,
-              NotFoundError("no actor named '" + req->name() + "' on " + endpoint_));
+      c->Refuse(f.correlation,
+                NotFoundError("no actor named '" + req->name() + "' on " + endpoint_));
       return;
     }
     remote::LookupReply out;
@@ -1044,19 +1095,20 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
           if (it != kinds_.end()) factory = it->second;
         }
         SpawnOptions opts;
-        if (factory && SpawnOptionsFrom(sr, sys_, &opts).ok()) r = system_.Spawn(sr.name(), factory, opts);
+        if (factory && SpawnOptionsFrom(sr, sys_, &opts).ok())
+          r = system_.Spawn(sr.name(), factory, opts);
       }
       if (!r.ok()) {
-        c->Fail(f.correlation, NotFoundError("no actor named '" + req->name() + "' on " +
-                                             endpoint_ + " and no record to re-spawn it from"));
+        c->Refuse(f.correlation, NotFoundError("no actor named '" + req->name() + "' on " +
+                                               endpoint_ + " and no record to re-spawn it from"));
         return;
       }
       reply(remote::Ack());
       return;
     }
     if (!r.ok()) {
-      c->Fail(f.correlation,
-              NotFoundError("no actor named '" + req->name() + "' on " + endpoint_));
+      c->Refuse(f.correlation,
+                NotFoundError("no actor named '" + req->name() + "' on " + endpoint_));
       return;
     }
     switch (req->op()) {
@@ -1076,19 +1128,18 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
         r->Kill();
         break;
       default:
-        c->Fail(f.correlation, InvalidArgumentError("unknown lifecycle operation"));
+        c->Refuse(f.correlation, InvalidArgumentError("unknown lifecycle operation"));
         return;
     }
     reply(remote::Ack());
     return;
   }
-  c->Fail(f.correlation, InvalidArgumentError("'" + std::string(f.type) +
-                                              "' is not a control request"));
+  c->Refuse(f.correlation,
+            InvalidArgumentError("'" + std::string(f.type) + "' is not a control request"));
 }
 
 Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
-                                          const google::protobuf::Message& req,
-                                          Duration timeout) {
+                                          const google::protobuf::Message& req, Duration timeout) {
   if (internal::InActorTurn()) {
     return FailedPreconditionError("a blocking remote call from inside an actor");
   }
@@ -1117,8 +1168,8 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
     c->Flush();
   }
   c->Release();
-  Result<Message> r =
-      sys_->AwaitReply(slot, sys_->Now() + timeout, std::max(options_.ask_spin, sys_->options().idle_spin));
+  Result<Message> r = sys_->AwaitReply(slot, sys_->Now() + timeout,
+                                       std::max(options_.ask_spin, sys_->options().idle_spin));
   slot->Release();
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
     return TimeoutError("no answer from " + endpoint + " within the timeout");
@@ -1130,7 +1181,8 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
 // Facade operations.
 
 Status RemotingImpl::RegisterKind(std::string kind, ActorFactory factory) {
-  if (kind.empty() || kind.size() > 255) return InvalidArgumentError("a kind needs 1..255 characters");
+  if (kind.empty() || kind.size() > 255)
+    return InvalidArgumentError("a kind needs 1..255 characters");
   if (!factory) return InvalidArgumentError("kind " + kind + " has no factory");
   std::lock_guard<std::mutex> lock(kinds_mu_);
   if (!kinds_.emplace(kind, std::move(factory)).second) {
@@ -1145,8 +1197,8 @@ PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
   auto it = proxies_.find(address);
   if (it != proxies_.end()) return it->second;
   auto data = std::make_shared<ProxyData>(ProxyData{endpoint, std::string(name)});
-  ActorCell* cell = ActorCell::NewProxy(sys_, sys_->NextActorId(), std::string(name), address,
-                                        std::move(data));
+  ActorCell* cell =
+      ActorCell::NewProxy(sys_, sys_->NextActorId(), std::string(name), address, std::move(data));
   PID pid = cell->self();
   proxies_.emplace(std::move(address), pid);
   return pid;
@@ -1261,7 +1313,8 @@ Result<PID> RemotingImpl::GrainOf(std::string_view endpoint, const GrainIdentity
   Result<Message> r = ControlCall(std::string(endpoint), req, timeout);
   if (!r.ok()) return r.status();
   const auto* rep = r->As<remote::LookupReply>();
-  if (rep == nullptr) return Status(StatusCode::kProtocolError, "unexpected answer to a grain request");
+  if (rep == nullptr)
+    return Status(StatusCode::kProtocolError, "unexpected answer to a grain request");
   Result<PID> pid = ActorOf(rep->address());
   if (pid.ok()) {
     std::lock_guard<std::mutex> lock(proxies_mu_);
@@ -1308,6 +1361,7 @@ RemotingStats RemotingImpl::Stats() const {
   s.connections_open = stats_.connections_open.load();
   s.protocol_errors = stats_.protocol_errors.load();
   s.error_replies = stats_.error_replies.load();
+  s.io_handoffs = stats_.io_handoffs.load();
   return s;
 }
 

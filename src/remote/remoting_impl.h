@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,7 +23,7 @@ namespace akt {
 struct RemoteStatsAtomics {
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, bytes_sent{0}, bytes_received{0},
       write_calls{0}, connections_accepted{0}, connections_refused{0}, connections_open{0},
-      protocol_errors{0}, error_replies{0};
+      protocol_errors{0}, error_replies{0}, io_handoffs{0};
 };
 
 // What a proxy cell stands for.
@@ -56,6 +57,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   // Connections keep the impl alive (they may outlive Shutdown briefly).
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
+  // An inbound connection is gone (its destructor).
+  void InboundClosed() { inbound_open_.fetch_sub(1, std::memory_order_relaxed); }
 
   // Facade operations.
   const std::string& endpoint() const { return endpoint_; }
@@ -88,6 +91,11 @@ class RemotingImpl final : public internal::RemoteHooks {
   Result<remote::Connection*> Dial(const std::string& endpoint);
   void AcceptLoop(int listen_fd);
   void Accepted(int fd, const std::string& peer);
+  // TCP_DEFER_ACCEPT on the listeners, off while the node is at its
+  // connection limit (a REFUSED hello then goes out right away).
+  void SetDeferAccept(bool on);
+  // Hands a loop to another of its threads when an inline turn runs long.
+  void WatchdogLoop();
   PID ProxyFor(const std::string& endpoint, std::string_view name, std::string address);
   internal::ActorCell* ResolveTarget(remote::Connection* c, std::string_view name);
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
@@ -115,6 +123,13 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::atomic<std::size_t> next_loop_{0};
   std::vector<int> listen_fds_;
   std::vector<std::thread> acceptors_;
+  std::atomic<int> inbound_open_{0};
+  int defer_accept_s_ = 0;  // 0: not used
+  std::atomic<bool> defer_on_{false};
+  std::thread watchdog_;
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;  // watchdog_mu_
   int wake_pipe_[2] = {-1, -1};
   SSL_CTX* server_tls_ = nullptr;
   SSL_CTX* client_tls_ = nullptr;
@@ -124,7 +139,7 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::unordered_map<std::string, std::string> spawn_records_;  // name -> SpawnRequest bytes
 
   std::mutex proxies_mu_;
-  std::unordered_map<std::string, PID> proxies_;  // by address
+  std::unordered_map<std::string, PID> proxies_;        // by address
   std::unordered_map<std::string, PID> grain_proxies_;  // by "endpoint|kind/name"
 
   std::mutex endpoints_mu_;

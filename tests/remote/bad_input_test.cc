@@ -64,7 +64,7 @@ TEST_F(BadInput, AnUnknownTypeGetsAnErrorReplyAndTheConnectionStays) {
   uint32_t code = 0;
   std::string text;
   ASSERT_TRUE(wire::DecodeError(payloads[0], &code, &text));
-  EXPECT_EQ(code, static_cast<uint32_t>(StatusCode::kInvalidArgument));
+  EXPECT_EQ(code, static_cast<uint32_t>(StatusCode::kNotFound));  // a name this node does not know
   EXPECT_NE(text.find("no.such.Type"), std::string::npos);
   // Same connection, a good request next: still served.
   ASSERT_TRUE(c.Send(EncodeFrame(AskFrame(2, "akt.test.Ping", "echo"), PingBytes(1))));
