@@ -665,6 +665,15 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
   int64_t deadline = internal::t_send_deadline_ns;
   if (deadline != 0) {
     int64_t left_us = (deadline - SteadyNowNs()) / 1000;
+    if (left_us <= 0 && f.kind == wire::Kind::kAsk) {
+      // The wire cannot carry a budget that is already spent: fail here.
+      Status late = TimeoutError("the deadline passed before the request to " + proxy->address() +
+                                 " was sent");
+      ActorCell::FailReply(e, late);
+      internal::FreeEnvelope(e);
+      c->Release();
+      return late;
+    }
     f.deadline_us = static_cast<uint32_t>(std::clamp<int64_t>(left_us, 1, UINT32_MAX));
   }
   Headers headers;

@@ -458,3 +458,24 @@ TEST(ConformanceTimeouts, AConnectionOverTheLimitHearsRefusedRightAfterConnectin
 
 }  // namespace
 }  // namespace akt::test
+
+namespace akt::test {
+namespace {
+
+TEST(ConformanceDeadlines, AnAskWhoseBudgetIsSpentFailsLocallyAndSendsNothing) {
+  Node a = Node::Start("spent-a");
+  Node b = Node::Start("spent-b");
+  ASSERT_TRUE(b.system->Spawn<RemoteEcho>("echo").ok());
+  Result<PID> echo = a.remoting->Lookup(b.remoting->endpoint(), "echo", 5s);
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  uint64_t sent = a.remoting->Stats().frames_sent;
+  Result<Message> r = echo->Ask(MakePing(1), std::chrono::nanoseconds(1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout) << r.status().ToString();
+  EXPECT_EQ(a.remoting->Stats().frames_sent, sent);
+  a.Stop();
+  b.Stop();
+}
+
+}  // namespace
+}  // namespace akt::test
