@@ -57,6 +57,7 @@ class Buffer {
   uint8_t* Reserve(std::size_t n);
   void Grow(std::size_t n) { size_ += n; }
   void Append(const void* p, std::size_t n) {
+    if (n == 0) return;  // Reserve(0) may give null, which memcpy must not get
     std::memcpy(Reserve(n), p, n);
     size_ += n;
   }
