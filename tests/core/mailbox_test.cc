@@ -139,6 +139,31 @@ TEST_F(MailboxTest, BoundedRejectFailsAnAskWithMailboxFull) {
   EXPECT_EQ(d_.Now(), before);  // refused at once, not timed out
 }
 
+TEST_F(MailboxTest, BatchTellOffersEveryMessageAfterARefusedOne) {
+  Result<PID> pid = system().SpawnWith<Recorder>(
+      "r", WithMailbox(MailboxSpec::Bounded(2, FullPolicy::kReject)), record_);
+  ASSERT_TRUE(pid.ok());
+  EventLog<DeadLetter> dead(system());
+  // The refusal of Add{3} makes room: the recorder takes Add{1} while the
+  // batch is still being offered (dead-letter callbacks run synchronously).
+  Subscription make_room = system().Events().Subscribe([&](const Message& m) {
+    const auto* d = m.As<DeadLetter>();
+    if (d != nullptr && d->reason == DeadLetterReason::kMailboxFull) d_.Step();
+  });
+  std::vector<Message> batch;
+  for (int i = 1; i <= 4; ++i) batch.emplace_back(Add{i});
+
+  Status s = pid->BatchTell(std::move(batch));
+
+  EXPECT_EQ(s.code(), StatusCode::kMailboxFull) << s.ToString();  // the first failure
+  std::vector<DeadLetter> letters = dead.Events();
+  ASSERT_EQ(letters.size(), 1u);
+  ASSERT_TRUE(letters[0].message && letters[0].message->Is<Add>());
+  EXPECT_EQ(letters[0].message->As<Add>()->n, 3);
+  d_.RunUntilIdle();
+  EXPECT_EQ(record_->Seen(), (std::vector<std::string>{"add1", "add2", "add4"}));
+}
+
 TEST_F(MailboxTest, BoundedDeadLetterPolicyAcceptsTheTellButDeadLettersTheMessage) {
   Result<PID> pid = system().SpawnWith<Recorder>(
       "r", WithMailbox(MailboxSpec::Bounded(2, FullPolicy::kDeadLetter)), record_);
