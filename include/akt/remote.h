@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,10 +65,13 @@ class ContextPropagator {
 // headers of any HeaderScope open on this thread.
 std::shared_ptr<ContextPropagator> DefaultPropagator();
 
-// Adds headers to every remote message this thread sends while it lives.
+// Adds headers to every remote message this thread sends while it lives:
+//   akt::HeaderScope scope({{"trace-id", "4bf92f35"}});
 class HeaderScope {
  public:
   explicit HeaderScope(Headers headers);
+  // The braced form above (with Headers alone, it would be ambiguous).
+  explicit HeaderScope(std::initializer_list<std::pair<std::string, std::string>> headers);
   ~HeaderScope();
   HeaderScope(const HeaderScope&) = delete;
   HeaderScope& operator=(const HeaderScope&) = delete;

@@ -173,6 +173,8 @@ std::shared_ptr<ContextPropagator> DefaultPropagator() {
 HeaderScope::HeaderScope(Headers headers) : added_(headers.size()) {
   for (auto& h : headers) t_scope_headers.push_back(std::move(h));
 }
+HeaderScope::HeaderScope(std::initializer_list<std::pair<std::string, std::string>> headers)
+    : HeaderScope(Headers(headers)) {}
 HeaderScope::~HeaderScope() { t_scope_headers.resize(t_scope_headers.size() - added_); }
 
 const Headers& CurrentHeaders() {
