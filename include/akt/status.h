@@ -100,17 +100,57 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// One constructor per code: `NotFoundError("no actor named 'x'")`.
 Status TimeoutError(std::string message);
 Status NotFoundError(std::string message);
 Status StoppedError(std::string message);
 Status MailboxFullError(std::string message);
 Status InvalidArgumentError(std::string message);
 Status AlreadyExistsError(std::string message);
+Status UnhandledError(std::string message);
 Status FailedPreconditionError(std::string message);
+Status ActorFailedError(std::string message);
+Status TypeMismatchError(std::string message);
 Status SystemStoppedError(std::string message);
+Status CancelledError(std::string message);
+Status ResourceExhaustedError(std::string message);
+Status InternalError(std::string message);
 Status UnavailableError(std::string message);
+Status ProtocolError(std::string message);
+Status ActivationFailedError(std::string message);
 
-// A value or an error. `value()` on an error is a programming bug (asserts).
+// One predicate per code: `if (IsNotFound(s)) ...`.
+inline bool IsTimeout(const Status& s) { return s.code() == StatusCode::kTimeout; }
+inline bool IsNotFound(const Status& s) { return s.code() == StatusCode::kNotFound; }
+inline bool IsStopped(const Status& s) { return s.code() == StatusCode::kStopped; }
+inline bool IsMailboxFull(const Status& s) { return s.code() == StatusCode::kMailboxFull; }
+inline bool IsInvalidArgument(const Status& s) { return s.code() == StatusCode::kInvalidArgument; }
+inline bool IsAlreadyExists(const Status& s) { return s.code() == StatusCode::kAlreadyExists; }
+inline bool IsUnhandled(const Status& s) { return s.code() == StatusCode::kUnhandled; }
+inline bool IsFailedPrecondition(const Status& s) {
+  return s.code() == StatusCode::kFailedPrecondition;
+}
+inline bool IsActorFailed(const Status& s) { return s.code() == StatusCode::kActorFailed; }
+inline bool IsTypeMismatch(const Status& s) { return s.code() == StatusCode::kTypeMismatch; }
+inline bool IsSystemStopped(const Status& s) { return s.code() == StatusCode::kSystemStopped; }
+inline bool IsCancelled(const Status& s) { return s.code() == StatusCode::kCancelled; }
+inline bool IsResourceExhausted(const Status& s) {
+  return s.code() == StatusCode::kResourceExhausted;
+}
+inline bool IsInternal(const Status& s) { return s.code() == StatusCode::kInternal; }
+inline bool IsUnavailable(const Status& s) { return s.code() == StatusCode::kUnavailable; }
+inline bool IsProtocolError(const Status& s) { return s.code() == StatusCode::kProtocolError; }
+inline bool IsActivationFailed(const Status& s) {
+  return s.code() == StatusCode::kActivationFailed;
+}
+
+namespace internal {
+// Prints "Result::value() on an error: <status>" to stderr and aborts.
+[[noreturn]] void DieOnErrorValue(const Status& status);
+}  // namespace internal
+
+// A value or an error. `value()` (and `*`, `->`) on an error is a programming
+// bug: it aborts with the error's text, in every build type.
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -124,15 +164,15 @@ class [[nodiscard]] Result {
   const Status& status() const { return status_; }
 
   T& value() & {
-    assert(ok());
+    if (!ok()) internal::DieOnErrorValue(status_);
     return *value_;
   }
   const T& value() const& {
-    assert(ok());
+    if (!ok()) internal::DieOnErrorValue(status_);
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    if (!ok()) internal::DieOnErrorValue(status_);
     return std::move(*value_);
   }
   T* operator->() { return &value(); }

@@ -1,5 +1,8 @@
 #include "akt/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace akt {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -68,6 +71,26 @@ Status FailedPreconditionError(std::string m) {
   return Status(StatusCode::kFailedPrecondition, std::move(m));
 }
 Status UnavailableError(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+Status UnhandledError(std::string m) { return Status(StatusCode::kUnhandled, std::move(m)); }
+Status ActorFailedError(std::string m) { return Status(StatusCode::kActorFailed, std::move(m)); }
+Status TypeMismatchError(std::string m) { return Status(StatusCode::kTypeMismatch, std::move(m)); }
+Status CancelledError(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
+Status ResourceExhaustedError(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
+}
+Status InternalError(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+Status ProtocolError(std::string m) { return Status(StatusCode::kProtocolError, std::move(m)); }
+Status ActivationFailedError(std::string m) {
+  return Status(StatusCode::kActivationFailed, std::move(m));
+}
+
+namespace internal {
+void DieOnErrorValue(const Status& status) {
+  std::fprintf(stderr, "akt: Result::value() on an error: %s\n", status.ToString().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+}  // namespace internal
 Status SystemStoppedError(std::string m) {
   return Status(StatusCode::kSystemStopped, std::move(m));
 }

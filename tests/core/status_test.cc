@@ -49,3 +49,52 @@ TEST(Result, MovesOutMoveOnlyValues) {
 
 }  // namespace
 }  // namespace akt
+
+namespace akt {
+namespace {
+
+TEST(Status, EveryCodeHasAConstructorAndAPredicate) {
+  struct Row {
+    Status (*make)(std::string);
+    bool (*is)(const Status&);
+    StatusCode code;
+  };
+  const Row rows[] = {
+      {TimeoutError, IsTimeout, StatusCode::kTimeout},
+      {NotFoundError, IsNotFound, StatusCode::kNotFound},
+      {StoppedError, IsStopped, StatusCode::kStopped},
+      {MailboxFullError, IsMailboxFull, StatusCode::kMailboxFull},
+      {InvalidArgumentError, IsInvalidArgument, StatusCode::kInvalidArgument},
+      {AlreadyExistsError, IsAlreadyExists, StatusCode::kAlreadyExists},
+      {UnhandledError, IsUnhandled, StatusCode::kUnhandled},
+      {FailedPreconditionError, IsFailedPrecondition, StatusCode::kFailedPrecondition},
+      {ActorFailedError, IsActorFailed, StatusCode::kActorFailed},
+      {TypeMismatchError, IsTypeMismatch, StatusCode::kTypeMismatch},
+      {SystemStoppedError, IsSystemStopped, StatusCode::kSystemStopped},
+      {CancelledError, IsCancelled, StatusCode::kCancelled},
+      {ResourceExhaustedError, IsResourceExhausted, StatusCode::kResourceExhausted},
+      {InternalError, IsInternal, StatusCode::kInternal},
+      {UnavailableError, IsUnavailable, StatusCode::kUnavailable},
+      {ProtocolError, IsProtocolError, StatusCode::kProtocolError},
+      {ActivationFailedError, IsActivationFailed, StatusCode::kActivationFailed},
+  };
+  EXPECT_EQ(std::size(rows), static_cast<std::size_t>(StatusCode::kActivationFailed));
+  for (const Row& r : rows) {
+    Status s = r.make("why");
+    EXPECT_EQ(s.code(), r.code) << StatusCodeName(r.code);
+    EXPECT_EQ(s.message(), "why");
+    for (const Row& other : rows) {
+      EXPECT_EQ(other.is(s), other.code == r.code) << StatusCodeName(r.code);
+    }
+    EXPECT_FALSE(r.is(Status()));
+  }
+}
+
+TEST(ResultDeathTest, ValueOnAnErrorAbortsWithTheErrorsText) {
+  Result<int> r = NotFoundError("no actor named 'ghost'");
+  EXPECT_DEATH((void)r.value(), "value\\(\\) on an error: NOT_FOUND: no actor named 'ghost'");
+  EXPECT_DEATH((void)*r, "NOT_FOUND");
+}
+
+}  // namespace
+}  // namespace akt
