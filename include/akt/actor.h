@@ -8,7 +8,7 @@
 //    public:
 //     void Receive(akt::ReceiveContext& ctx) override {
 //       ctx.Match([&](const Add& a) { total_ += a.n; },
-//                 [&](const Get&) { ctx.Reply(total_); });
+//                 [&](const Get&) { ctx.Reply(total_).IgnoreError(); });
 //     }
 //    private:
 //     int64_t total_ = 0;

@@ -9,16 +9,17 @@
 //     akt::Status OnActivate(akt::GrainActivation& a) override { ... load state ... }
 //     void OnReceive(akt::GrainContext& ctx) override {
 //       ctx.Match([&](const Deposit& d) { balance_ += d.cents; ctx.NoErr(); },
-//                 [&](const GetBalance&) { ctx.Reply(balance_); });
+//                 [&](const GetBalance&) { ctx.Reply(balance_).IgnoreError(); });
 //     }
 //     akt::Status OnDeactivate(akt::GrainActivation& a) override { ... save ... }
 //    private:
 //     int64_t balance_ = 0;
 //   };
 //
-//   system.RegisterGrainKind("account", akt::MakeGrainFactory<Account>());
+//   akt::Status registered =
+//       system.RegisterGrainKind("account", akt::MakeGrainFactory<Account>());
 //   auto id = akt::GrainIdentity::Make("account", "acc-42");
-//   system.TellGrain(*id, Deposit{500});                     // accepted -> ok
+//   akt::Status accepted = system.TellGrain(*id, Deposit{500});  // ok once in its mailbox
 //   auto b = system.AskGrain<int64_t>(*id, GetBalance{}, 1s);
 #pragma once
 

@@ -6,7 +6,7 @@
 // actor.
 //
 //   akt::Result<akt::PID> counter = system.Spawn<Counter>("counter");
-//   counter->Tell(Increment{5});
+//   akt::Status sent = counter->Tell(Increment{5});  // kStopped, kMailboxFull, ...
 //   akt::Result<int64_t> total = counter->Ask<int64_t>(GetTotal{}, 100ms);
 //
 // From inside an actor prefer `ReceiveContext::Tell` / `Request`: they carry

@@ -9,12 +9,13 @@
 //   ro.host = "127.0.0.1";
 //   ro.port = 9000;
 //   akt::Result<akt::Remoting*> remoting = akt::Remoting::Enable(system, ro);
-//   (*remoting)->RegisterKind("counter", akt::Context::MakeFactory<Counter>());
+//   akt::Status kind =
+//       (*remoting)->RegisterKind("counter", akt::Context::MakeFactory<Counter>());
 //
 //   // another process:
 //   akt::Result<akt::PID> counter =
-//       remoting->SpawnRemote("127.0.0.1:9000", "counter-1", "counter");
-//   counter->Tell(shop::Increment{});                       // one-way, batched
+//       (*remoting)->SpawnRemote("127.0.0.1:9000", "counter-1", "counter");
+//   akt::Status sent = counter->Tell(shop::Increment{});     // one-way, batched
 //   auto total = counter->Ask<shop::Total>(shop::Get{}, 1s); // request/reply
 //
 // A remote PID's address is "akt://<system>@<host>:<port>/<name>". A remote
