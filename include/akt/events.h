@@ -51,6 +51,7 @@ enum class DeadLetterReason {
   kMailboxFull,  // a bounded mailbox refused it
   kUnhandled,    // the recipient did not handle it
   kAskTimedOut,  // a reply that arrived after its asker gave up
+  kUnreachable,  // the recipient is remote and its node could not be reached
 };
 std::string_view DeadLetterReasonName(DeadLetterReason r);
 

@@ -126,6 +126,8 @@ std::string_view DeadLetterReasonName(DeadLetterReason r) {
       return "unhandled";
     case DeadLetterReason::kAskTimedOut:
       return "ask timed out";
+    case DeadLetterReason::kUnreachable:
+      return "unreachable";
   }
   return "unknown";
 }

@@ -34,6 +34,8 @@ Status ErrorForDeadLetter(DeadLetterReason reason, std::string_view name) {
       return Status(StatusCode::kUnhandled, "actor " + std::string(name) + " did not handle it");
     case DeadLetterReason::kAskTimedOut:
       return TimeoutError("late reply");
+    case DeadLetterReason::kUnreachable:
+      return UnavailableError("the node of " + std::string(name) + " cannot be reached");
   }
   return Status(StatusCode::kInternal, "unknown dead letter reason");
 }

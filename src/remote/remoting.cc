@@ -652,7 +652,7 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
   Result<Connection*> rc = ConnectCached(ref->endpoint);
   if (!rc.ok()) {
     ActorCell::FailReply(e, rc.status());
-    sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, proxy, ref->name);
+    sys_->DeadLetter(e, DeadLetterReason::kUnreachable, proxy, ref->name);
     return rc.status();
   }
   Connection* c = *rc;

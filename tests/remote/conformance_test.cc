@@ -479,3 +479,28 @@ TEST(ConformanceDeadlines, AnAskWhoseBudgetIsSpentFailsLocallyAndSendsNothing) {
 
 }  // namespace
 }  // namespace akt::test
+
+namespace akt::test {
+namespace {
+
+TEST(ConformanceUnreachable, ATellToANodeThatCannotBeReachedIsAnUnreachableDeadLetter) {
+  Node a = Node::Start("unreach");
+  // A port nothing listens on: take one, then close its listener.
+  uint16_t dead_port;
+  {
+    Node gone = Node::Start("gone");
+    dead_port = gone.remoting->port();
+    gone.Stop();
+  }
+  Result<PID> ghost =
+      a.remoting->ActorOf("akt://gone@127.0.0.1:" + std::to_string(dead_port) + "/x");
+  ASSERT_TRUE(ghost.ok()) << ghost.status().ToString();
+  Status s = ghost->Tell(MakePing(1));
+  EXPECT_TRUE(IsUnavailable(s)) << s.ToString();
+  EXPECT_EQ(a.system->DeadLetterCount(DeadLetterReason::kUnreachable), 1u);
+  EXPECT_EQ(a.system->DeadLetterCount(DeadLetterReason::kNoSuchActor), 0u);
+  a.Stop();
+}
+
+}  // namespace
+}  // namespace akt::test
