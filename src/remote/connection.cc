@@ -78,7 +78,7 @@ Connection::~Connection() {
     }
     ::close(fd_);
   }
-  if (inbound_) owner_->InboundClosed();
+  Uncount();
   owner_->stats().connections_open.fetch_sub(1, std::memory_order_relaxed);
   owner_->Unref();
 }
@@ -133,7 +133,7 @@ long Connection::RawWrite(const uint8_t* p, std::size_t n) {
 // Sending.
 
 Status Connection::Enqueue(const wire::Frame& f, const google::protobuf::Message* proto,
-                           std::string_view raw_payload) {
+                           std::string_view raw_payload, bool last) {
   std::size_t payload = proto != nullptr ? proto->ByteSizeLong() : raw_payload.size();
   std::size_t total = wire::EncodedSize(f, payload);
   std::size_t max_frame = owner_->options().max_frame_bytes;
@@ -147,7 +147,7 @@ Status Connection::Enqueue(const wire::Frame& f, const google::protobuf::Message
     return InvalidArgumentError("a frame field is longer than 65535 bytes");
   }
   std::lock_guard<std::mutex> lock(out_mu_);
-  if (closed()) return UnavailableError("connection to " + peer_ + " is closed");
+  if (closed() || error_queued_) return UnavailableError("connection to " + peer_ + " is closed");
   if (out_.size() > kMaxBacklog) {
     return Status(StatusCode::kResourceExhausted,
                   "more than 64 MiB queued for " + peer_ + ": the peer does not keep up");
@@ -161,6 +161,10 @@ Status Connection::Enqueue(const wire::Frame& f, const google::protobuf::Message
     std::memcpy(body, raw_payload.data(), payload);
   }
   out_.Grow(total);
+  if (last) {
+    error_queued_ = true;
+    close_after_flush_ = true;
+  }
   owner_->stats().frames_sent.fetch_add(1, std::memory_order_relaxed);
   return Status();
 }
@@ -374,6 +378,7 @@ void Connection::Close(const Status& why, bool graceful) {
   // Abrupt: the loop sees the hang-up and lets go of it. Graceful: what was
   // written still reaches the peer, then the FIN; the sweep lets go of it.
   ::shutdown(fd_, graceful ? SHUT_WR : SHUT_RDWR);
+  Uncount();  // a closed connection no longer takes a place under max_connections
   FailAllPending(UnavailableError("connection to " + peer_ + " lost: " + why.ToString()));
   owner_->OnConnectionClosed(this, why);
 }
@@ -385,9 +390,10 @@ void Connection::BeginFailing(std::string why) {
   if (failing_.load(std::memory_order_relaxed)) return;
   owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
   fail_reason_ = std::move(why);
-  fail_deadline_ns_ =
-      SteadyNowNs() +
+  int64_t linger =
       std::chrono::duration_cast<std::chrono::nanoseconds>(owner_->options().error_linger).count();
+  fail_deadline_ns_ = SteadyNowNs() + linger;
+  fail_hard_deadline_ns_ = fail_deadline_ns_ + linger + 1000000000;
   failing_.store(true, std::memory_order_seq_cst);
   if (inbound_open_.load(std::memory_order_seq_cst) == 0) FinishFailing();
 }
@@ -400,25 +406,27 @@ void Connection::FinishFailing() {
   e.kind = wire::Kind::kError;
   std::string body = wire::EncodeError(static_cast<uint32_t>(StatusCode::kProtocolError),
                                        std::string_view(fail_reason_).substr(0, 4096));
-  Status enq = Enqueue(e, nullptr, body);
+  Status enq = Enqueue(e, nullptr, body, /*last=*/true);
   if (!enq.ok()) {
     Close(Status(StatusCode::kProtocolError, fail_reason_));
     return;
   }
   owner_->stats().error_replies.fetch_add(1, std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> lock(out_mu_);
-    close_after_flush_ = true;
-  }
   Flush();
 }
 
-void Connection::DiscardInput() {
+int Connection::DiscardInput() {
   uint8_t tmp[4096];
   for (int i = 0; i < 64; ++i) {
     long n = RawRead(tmp, sizeof tmp);
-    if (n <= 0) return;
+    if (n == 0) return 0;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
   }
+  return 1;
+}
+
+void Connection::Uncount() {
+  if (counted_.exchange(false, std::memory_order_relaxed)) owner_->InboundClosed();
 }
 
 // ---------------------------------------------------------------------------
@@ -553,7 +561,16 @@ void Connection::OnReadable() {
     if (state_.load(std::memory_order_acquire) == State::kTlsHandshake) return;
   }
   if (failing()) {
-    DiscardInput();  // nothing more is handled; unread bytes would make the close a reset
+    // Nothing more is handled; unread bytes would make the close a reset.
+    int r = DiscardInput();
+    if (r < 0) {
+      Close(Status(StatusCode::kProtocolError, fail_reason_));  // the peer is gone
+    } else if (r == 0 && !input_done_.exchange(true)) {
+      // The peer shut its side (it may still read): stop watching input,
+      // or the level-triggered loop would spin on the end of stream.
+      std::lock_guard<std::mutex> lock(out_mu_);
+      if (loop_ != nullptr) loop_->WantWrite(this, want_out_);
+    }
     return;
   }
   uint8_t tmp[kReadChunk];
@@ -776,7 +793,12 @@ bool IoLoop::HandOffIfStuck() {
   owner_->stats().io_handoffs.fetch_add(1, std::memory_order_relaxed);
   ++drivers_wanted_;
   if (idle_threads_ == 0 && static_cast<int>(threads_.size()) < kMaxLoopThreads) {
-    threads_.emplace_back([this] { ThreadMain(); });
+    try {
+      threads_.emplace_back([this] { ThreadMain(); });
+    } catch (const std::system_error&) {
+      // No thread to be had: the stolen driver takes the loop back when its
+      // turn ends (it waits for a driver to be wanted, as every spare does).
+    }
   }
   drive_cv_.notify_one();
   return true;
@@ -811,7 +833,8 @@ void IoLoop::RequestFlush(Connection* c) {
 
 void IoLoop::WantWrite(Connection* c, bool on) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+  ev.events = (c->input_done() ? 0u : static_cast<uint32_t>(EPOLLIN | EPOLLRDHUP)) |
+              (on ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   ev.data.ptr = c;
   ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c->fd(), &ev);
 }
@@ -834,8 +857,13 @@ void IoLoop::Sweep(int64_t now_ns) {
     if (c->closed()) {
       dead.push_back(c);
     } else if (c->failing()) {
-      if (now_ns >= c->fail_deadline_ns()) {
+      if (now_ns >= c->fail_hard_deadline_ns()) {
+        // The ERROR could not be written: the peer does not read.
+        c->Close(Status(StatusCode::kProtocolError, "the peer does not read its error"));
+        dead.push_back(c);
+      } else if (now_ns >= c->fail_deadline_ns()) {
         c->FinishFailing();  // the earlier requests had their time
+        next = std::min(next, c->fail_hard_deadline_ns());
       } else {
         next = std::min(next, c->fail_deadline_ns());
       }

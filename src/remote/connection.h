@@ -118,8 +118,14 @@ class Connection final : public internal::RemoteRoute {
   // Appends one frame; `proto` (may be null) is serialised as the payload,
   // else `raw_payload`. Fails when the connection is closed or its output
   // backlog is over the limit. Does not write: see Flush / ScheduleFlush.
+  // `last`: the final ERROR of a failing connection; nothing is queued
+  // after it, and the connection closes once it is written.
   Status Enqueue(const wire::Frame& f, const google::protobuf::Message* proto,
-                 std::string_view raw_payload);
+                 std::string_view raw_payload, bool last = false);
+  // Counts against the node's inbound connection limit until it closes.
+  void CountAsInbound() { counted_.store(true, std::memory_order_relaxed); }
+  // No more input is wanted (the peer shut its side while this one fails).
+  bool input_done() const { return input_done_.load(std::memory_order_relaxed); }
   // Writes what is queued now (or leaves it to the writer already at work).
   void Flush();
   // Flush now, or at the end of the current actor turn / batch scope.
@@ -142,6 +148,9 @@ class Connection final : public internal::RemoteRoute {
   // error_linger) one ERROR with correlation 0 goes out, then the close.
   void BeginFailing(std::string why);
   bool failing() const { return failing_.load(std::memory_order_acquire); }
+  // A failing connection whose ERROR could not be written by then (the
+  // peer does not read) is closed abruptly.
+  int64_t fail_hard_deadline_ns() const { return fail_hard_deadline_ns_; }
   // Sends that ERROR and closes once it is written (any thread; once).
   void FinishFailing();
   int64_t fail_deadline_ns() const { return fail_deadline_ns_; }
@@ -182,7 +191,9 @@ class Connection final : public internal::RemoteRoute {
   void FailAllPending(const Status& why);
   void SendReply(uint64_t correlation, Message&& reply);
   void InboundAnswered();
-  void DiscardInput();
+  // Reads and drops what is there: 1 drained, 0 the peer shut its side, -1 error.
+  int DiscardInput();
+  void Uncount();
 
   RemotingImpl* owner_;
   IoLoop* loop_ = nullptr;
@@ -203,6 +214,9 @@ class Connection final : public internal::RemoteRoute {
   std::atomic<bool> fail_sent_{false};
   std::string fail_reason_;       // set before failing_
   int64_t fail_deadline_ns_ = 0;  // set before failing_
+  int64_t fail_hard_deadline_ns_ = 0;
+  std::atomic<bool> counted_{false};
+  std::atomic<bool> input_done_{false};
 
   // Codec wrappers, set by the handshake.
   std::unique_ptr<Encoder> enc_;
@@ -229,6 +243,7 @@ class Connection final : public internal::RemoteRoute {
   bool writing_ = false;            // a writer owns batch_/wire_ (out_mu_)
   bool want_out_ = false;           // waiting for EPOLLOUT (out_mu_)
   bool close_after_flush_ = false;  // out_mu_: FinishFailing's close
+  bool error_queued_ = false;       // out_mu_: the final ERROR is queued; nothing follows it
 
   std::mutex pend_mu_;
   std::unordered_map<uint64_t, Pending> pending_;

@@ -328,6 +328,7 @@ Status RemotingImpl::Start() {
       if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s) == 0) {
         defer_accept_s_ = defer_s;
         defer_on_.store(true);
+        defer_on_since_ns_.store(SteadyNowNs());
       }
     }
     if (addr.ss_family == AF_INET) {
@@ -370,15 +371,22 @@ Status RemotingImpl::Start() {
 
 void RemotingImpl::WatchdogLoop() {
   std::unique_lock<std::mutex> lock(watchdog_mu_);
+  auto next = std::chrono::steady_clock::now() + options_.inline_turn_limit;
   while (!watchdog_stop_) {
-    watchdog_cv_.wait_for(lock, options_.inline_turn_limit);
-    if (watchdog_stop_) break;
+    // A spurious wake-up must not shorten a period (a steal needs the same
+    // turn seen at two checks a whole period apart).
+    if (watchdog_cv_.wait_until(lock, next, [this] { return watchdog_stop_; })) break;
+    next += options_.inline_turn_limit;
     for (auto& l : loops_) l->HandOffIfStuck();
   }
 }
 
 void RemotingImpl::SetDeferAccept(bool on) {
-  if (defer_accept_s_ == 0 || defer_on_.exchange(on) == on) return;
+  if (defer_accept_s_ == 0 || defer_on_.load() == on) return;
+  std::lock_guard<std::mutex> lock(defer_mu_);
+  if (defer_on_.load() == on) return;
+  if (on) defer_on_since_ns_.store(SteadyNowNs());
+  defer_on_.store(on);
   int v = on ? defer_accept_s_ : 0;
   for (int fd : listen_fds_) ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof v);
 }
@@ -462,7 +470,10 @@ void RemotingImpl::AcceptLoop(int listen_fd) {
 
 void RemotingImpl::Accepted(int fd, const std::string& peer) {
   int open = inbound_open_.load(std::memory_order_relaxed);
-  bool deferred = defer_on_.load(std::memory_order_relaxed);  // as it was for this one
+  // Held by the kernel only if defer accept was on the whole time it could
+  // have held this one (it may have been off at the limit until just now).
+  int64_t hold_ns = ToNs(std::chrono::seconds(defer_accept_s_));
+  bool deferred = defer_on_.load() && SteadyNowNs() - defer_on_since_ns_.load() >= hold_ns;
   if (open >= options_.max_connections) {
     stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);
     if (server_tls_ == nullptr) {
@@ -489,7 +500,8 @@ void RemotingImpl::Accepted(int fd, const std::string& peer) {
   Ref();
   inbound_open_.fetch_add(1, std::memory_order_relaxed);
   auto* c = new Connection(this, fd, /*inbound=*/true, peer);
-  if (held) c->StartedEarlier(ToNs(std::chrono::seconds(defer_accept_s_)));
+  c->CountAsInbound();
+  if (held) c->StartedEarlier(hold_ns);
   if (server_tls_ != nullptr) {
     c->set_ssl(remote::NewTlsSession(server_tls_, fd, /*server=*/true, ""));
     c->set_state(Connection::State::kTlsHandshake);
@@ -545,13 +557,13 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
 }
 
 Result<Connection*> RemotingImpl::ConnectCached(const std::string& endpoint) {
-  if (t_last.owner == this && t_last.conn->open() && t_last.endpoint == endpoint &&
-      !shut_.load(std::memory_order_acquire)) {
+  if (t_last.owner == this && t_last.conn->open() && !t_last.conn->failing() &&
+      t_last.endpoint == endpoint && !shut_.load(std::memory_order_acquire)) {
     t_last.conn->AddRef();
     return t_last.conn;
   }
   Result<Connection*> r = Connect(endpoint);
-  if (r.ok() && (*r)->open()) {
+  if (r.ok() && (*r)->open() && !(*r)->failing()) {
     t_last.Reset();
     (*r)->AddRef();
     t_last.conn = *r;
@@ -579,7 +591,7 @@ Result<Connection*> RemotingImpl::Connect(const std::string& endpoint) {
   // Lazy eviction: closed connections leave the pool when someone looks.
   int64_t now = SteadyNowNs();
   for (auto it = ep->conns.begin(); it != ep->conns.end();) {
-    if ((*it)->closed()) {
+    if ((*it)->closed() || (*it)->failing()) {  // a failing one takes no new requests
       (*it)->Release();
       it = ep->conns.erase(it);
     } else {

@@ -125,7 +125,9 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::vector<std::thread> acceptors_;
   std::atomic<int> inbound_open_{0};
   int defer_accept_s_ = 0;  // 0: not used
+  std::mutex defer_mu_;     // SetDeferAccept (several accept loops)
   std::atomic<bool> defer_on_{false};
+  std::atomic<int64_t> defer_on_since_ns_{0};  // when it was last turned on
   std::thread watchdog_;
   std::mutex watchdog_mu_;
   std::condition_variable watchdog_cv_;
