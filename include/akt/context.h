@@ -203,8 +203,10 @@ class ReceiveContext : public Context {
   // nobody to answer or an answer was already given (each request is
   // answered at most once).
   Status Reply(Message reply);
-  // Reports a failure: the message's requester gets kActorFailed and the
-  // supervisor decides what happens to this actor (as if Receive threw).
+  // Reports a failure: the message's requester gets `error` itself (its code
+  // and message, as from a grain's Err) and the supervisor decides what
+  // happens to this actor (as if Receive threw). An exception thrown by
+  // Receive gives the requester kActorFailed.
   void Err(Status error);
   void Err(std::exception_ptr error);
   // The message is not for this actor: it goes to dead letters (reason
@@ -239,7 +241,8 @@ class ReceiveContext : public Context {
   // the pending reply, so `to` answers the original requester.
   Status Forward(const PID& to);
   // Sends `msg` to `to` and continues with `.Then(callback)` when the reply
-  // arrives or `timeout` passes, without blocking the worker.
+  // arrives or `timeout` passes, without blocking the worker. A timeout <= 0
+  // sends nothing: the callback gets kInvalidArgument on a later turn.
   RequestBuilder Request(const PID& to, Message msg, Duration timeout) {
     return RequestBuilder(cell_, to, std::move(msg), timeout);
   }

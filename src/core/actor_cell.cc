@@ -737,7 +737,9 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
   uint64_t id = ++x.next_request_id;
   TimePoint deadline = system_->Now() + timeout;
   Status refused;
-  if (mode == ReentrancyMode::kOff) {
+  if (timeout <= Duration::zero()) {
+    refused = InvalidArgumentError("request needs a positive timeout");  // as Ask
+  } else if (mode == ReentrancyMode::kOff) {
     refused = FailedPreconditionError("reentrancy is off for actor " + name_ +
                                       ": Request is not allowed");
   } else if (tuning().reentrancy.max_in_flight > 0 &&
@@ -1021,7 +1023,16 @@ void ActorCell::HandleFailure(std::exception_ptr error, Envelope* request,
   system_->OnFailure();
   std::string what = DescribeError(error);
   if (request != nullptr && request->expects_reply()) {
-    FailReply(request, Status(StatusCode::kActorFailed, "actor " + name_ + " failed: " + what));
+    // ctx.Err(s) answers with s itself (as a grain's does); an exception
+    // that is not an ActorError is kActorFailed.
+    Status answer(StatusCode::kActorFailed, "actor " + name_ + " failed: " + what);
+    try {
+      std::rethrow_exception(error);
+    } catch (const ActorError& e) {
+      if (!e.status().ok()) answer = e.status();
+    } catch (...) {
+    }
+    FailReply(request, answer);
   }
   if (system_->logger().Enabled(LogLevel::kWarn)) {
     system_->logger().Log(LogLevel::kWarn, "actor " + name_ + " failed: " + what);

@@ -164,8 +164,8 @@ Status GrainContext::TellGrain(const GrainIdentity& id, Message msg) {
 RequestBuilder GrainContext::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
   if (!valid()) return RequestBuilder(nullptr, PID(), std::move(msg), timeout);  // dropped
   // An unknown kind: the request goes to an empty PID and its continuation
-  // gets kNotFound.
-  Result<PID> pid = system().GrainOf(id);
+  // gets kNotFound. A timeout <= 0 is refused before anything is activated.
+  Result<PID> pid = timeout > Duration::zero() ? system().GrainOf(id) : Result<PID>(PID());
   return slot_->rc->Request(pid.ok() ? *pid : PID(), std::move(msg), timeout);
 }
 

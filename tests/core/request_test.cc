@@ -146,6 +146,46 @@ TEST(Request, RequestToAStoppedActorFailsWithStopped) {
   EXPECT_EQ(*log, std::vector<std::string>{"STOPPED"});
 }
 
+// Requests `target` with `timeout` and logs, in order, the end of that turn
+// and what its continuation got.
+class OneRequest : public Actor {
+ public:
+  void Receive(ReceiveContext& ctx) override {
+    ctx.Match(
+        [&](Start& s) {
+          ctx.Request(s.target, Ping{1}, s.timeout)
+              .Then([this](ReceiveContext&, Result<Message> r) {
+                log_.push_back(r.ok() ? std::string("ok")
+                                      : std::string(StatusCodeName(r.status().code())));
+              });
+          log_.push_back("turn ends");
+        },
+        [&](const Report&) { ctx.Reply(log_).IgnoreError(); });
+  }
+
+ private:
+  std::vector<std::string> log_;
+};
+
+TEST(Request, ATimeoutOfZeroOrLessFailsWithInvalidArgumentOnALaterTurnAndSendsNothing) {
+  for (Duration timeout : {Duration::zero(), Duration(-std::chrono::milliseconds(5))}) {
+    testing::DeterministicSystem d;
+    auto echo = d.system().Spawn<test::Echo>("echo");
+    auto req = d.system().Spawn<OneRequest>("req");
+    ASSERT_TRUE(echo.ok() && req.ok());
+
+    ASSERT_TRUE(req->Tell(Start{*echo, 1, timeout}).ok());
+    d.RunUntilIdle();
+
+    auto log = req->Ask<std::vector<std::string>>(Report{}, 1s);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    EXPECT_EQ(*log, (std::vector<std::string>{"turn ends", "INVALID_ARGUMENT"}))
+        << timeout.count();
+    EXPECT_EQ(echo->ProcessedCount(), 0u);
+    EXPECT_EQ(d.system().DeadLetterCount(), 0u);
+  }
+}
+
 // A -> B -> A: B asks A back while A waits for B, and answers A's request
 // only once A answered it. With non-blocking requests this completes instead
 // of deadlocking.

@@ -705,14 +705,16 @@ TEST_F(SupervisionTest, AskWhoseHandlerThrowsFailsWithActorFailedWithoutWaitingF
   EXPECT_EQ(d_.Now(), before);  // no time passed: the failure answered the Ask
 }
 
-TEST_F(SupervisionTest, AskWhoseHandlerReportsAnErrorFailsWithActorFailed) {
+TEST_F(SupervisionTest, AskWhoseHandlerReportsAnErrorFailsWithThatError) {
   Result<PID> pid = SpawnCounter("c", Supervisor().WithAnyErrorDirective(Directive::kResume));
   ASSERT_TRUE(pid.ok());
 
-  Result<Message> reply = pid->Ask(ReportError{StatusCode::kInternal}, 10s);
+  Result<Message> reply = pid->Ask(ReportError{StatusCode::kInvalidArgument}, 10s);
 
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.status().code(), StatusCode::kActorFailed);
+  EXPECT_EQ(reply.status().code(), StatusCode::kInvalidArgument);  // as a grain's ctx.Err
+  EXPECT_EQ(reply.status().message(), "reported");
+  EXPECT_TRUE(pid->IsRunning());
 }
 
 TEST_F(SupervisionTest, AskWhoseHandlerThrowsFailsPromptlyOnRealThreads) {
