@@ -29,6 +29,12 @@ struct Release {
 };
 struct AskOther {
   std::string other;
+  Duration timeout = std::chrono::seconds(5);
+};
+// Asks the actor `to` (GrainContext::Ask) and answers with what came back.
+struct AskActor {
+  PID to;
+  Duration timeout = std::chrono::seconds(5);
 };
 struct PipeToOther {
   std::string other;
@@ -83,11 +89,21 @@ class Counter : public Grain {
         [&](const AskOther& o) {
           auto pending = std::make_shared<PendingReply>(ctx.raw().TakeReply());
           auto other = GrainIdentity::Make("counter", o.other);
-          ctx.AskGrain(*other, Get{}, 5s).Then([pending](ReceiveContext&, Result<Message> r) {
+          ctx.AskGrain(*other, Get{}, o.timeout).Then([pending](ReceiveContext&, Result<Message> r) {
             if (r.ok() && r->Is<int64_t>()) {
               pending->Reply(*r->As<int64_t>() * 10).IgnoreError();
             } else {
               pending->Fail(r.ok() ? Status(StatusCode::kInternal, "no int") : r.status()).IgnoreError();
+            }
+          });
+        },
+        [&](const AskActor& a) {
+          auto pending = std::make_shared<PendingReply>(ctx.raw().TakeReply());
+          ctx.Ask(a.to, Ping{1}, a.timeout).Then([pending](ReceiveContext&, Result<Message> r) {
+            if (r.ok()) {
+              pending->Reply(std::move(*r)).IgnoreError();
+            } else {
+              pending->Fail(r.status()).IgnoreError();
             }
           });
         },
@@ -422,6 +438,20 @@ TEST_F(Grains, GrainsTalkToGrainsWithoutBlocking) {
   EXPECT_EQ(*v, 40);
   ASSERT_TRUE(system_->AskGrain(Id("a"), PipeToOther{"c"}, 5s).ok());
   EXPECT_TRUE(WaitFor([&] { return system_->AskGrain<int64_t>(Id("c"), Get{}, 5s).value_or(0) == 7; }));
+}
+
+TEST_F(Grains, AsksFromAGrainWithATimeoutOfZeroOrLessFailWithInvalidArgumentAndSendNothing) {
+  auto echo = system_->Spawn<Echo>("echo");
+  ASSERT_TRUE(echo.ok());
+  for (Duration timeout : {Duration::zero(), Duration(-std::chrono::milliseconds(5))}) {
+    Result<Message> grain = system_->AskGrain(Id("a"), AskOther{"b", timeout}, 5s);
+    EXPECT_EQ(grain.status().code(), StatusCode::kInvalidArgument) << grain.status().ToString();
+    Result<Message> actor = system_->AskGrain(Id("a"), AskActor{*echo, timeout}, 5s);
+    EXPECT_EQ(actor.status().code(), StatusCode::kInvalidArgument) << actor.status().ToString();
+  }
+  EXPECT_EQ(echo->ProcessedCount(), 0u);
+  std::lock_guard<std::mutex> lock(store_.mu);
+  EXPECT_EQ(store_.activations.count(Id("b").String()), 0u);  // never activated
 }
 
 class ConfigDep : public Dependency {
