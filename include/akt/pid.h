@@ -60,7 +60,8 @@ class PID {
 
   // Sends `msg` and blocks the calling thread until the reply or `timeout`.
   // Errors: kTimeout, kStopped, kMailboxFull, kActorFailed (the receiver
-  // threw), kUnhandled, kSystemStopped. Must not be called from an actor.
+  // threw; its ctx.Err(status) gives that status), kUnhandled,
+  // kSystemStopped. Must not be called from an actor.
   Result<Message> Ask(Message msg, Duration timeout) const;
   // As Ask, and unwraps the reply as R (kTypeMismatch when it is not an R).
   template <typename R>

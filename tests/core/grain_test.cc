@@ -321,6 +321,26 @@ TEST_F(Grains, ErrorsReachTheCallerTypedAndTheGrainKeepsGoing) {
   EXPECT_EQ(store_.activate_calls.load(), 1);  // never restarted
 }
 
+// Refuses every message with ctx.Err, like the Counter grain's Refuse.
+class Refuser : public Actor {
+ public:
+  void Receive(ReceiveContext& ctx) override { ctx.Err(InvalidArgumentError("refused on purpose")); }
+};
+
+TEST_F(Grains, ErrGivesTheAskerOfAnActorAndOfAGrainTheSameStatus) {
+  auto actor = system_->SpawnWith<Refuser>(
+      "refuser", SpawnOptions().WithSupervisor(Supervisor().WithAnyErrorDirective(Directive::kResume)));
+  ASSERT_TRUE(actor.ok());
+
+  Result<Message> from_actor = actor->Ask(Refuse{}, 5s);
+  Result<Message> from_grain = system_->AskGrain(Id("moody"), Refuse{}, 5s);
+
+  EXPECT_EQ(from_actor.status().code(), StatusCode::kInvalidArgument) << from_actor.status().ToString();
+  EXPECT_EQ(from_grain.status().code(), StatusCode::kInvalidArgument) << from_grain.status().ToString();
+  EXPECT_EQ(from_actor.status().message(), from_grain.status().message());
+  EXPECT_EQ(actor->Metrics().failures, 1u);  // still a failure of the actor, for its supervisor
+}
+
 class FlakyStart : public Grain {
  public:
   FlakyStart(std::atomic<int>* attempts, int fail_first) : attempts_(attempts), fail_first_(fail_first) {}
