@@ -42,7 +42,11 @@ struct SystemOptions {
   // long a blocked Ask spins before it sleeps. Spinning trades CPU for
   // microsecond wake-ups.
   Duration idle_spin = std::chrono::microseconds(50);
-  // Stop() waits at most this long for actors to finish.
+  // Stop() first lets the actors work off what is queued, and what they send
+  // each other, until no actor is runnable or in a turn, for at most this
+  // long; what is left then goes to dead letters. 0: no drain.
+  Duration drain_timeout = std::chrono::seconds(5);
+  // Then Stop() waits at most this long for the actors to stop.
   Duration shutdown_timeout = std::chrono::seconds(10);
   // Null: stderr at kWarn.
   std::shared_ptr<Logger> logger;
@@ -77,11 +81,20 @@ class ActorSystem {
   // Starts the workers. kFailedPrecondition if already started or stopped;
   // kInvalidArgument if options.name is not 1..255 of [A-Za-z0-9_-].
   Status Start();
-  // Graceful stop: every actor stops (children before parents, PostStop runs),
-  // queued messages go to dead letters, every pending Ask completes with an
-  // error, then the workers exit. Idempotent. kTimeout if actors did not stop
-  // within shutdown_timeout (the workers are stopped anyway);
-  // kFailedPrecondition when called from inside an actor.
+  // Graceful stop, in order: the shutdown hooks run; the actors drain (they
+  // go on processing what is queued, and what they send each other, until
+  // none is runnable or in a turn — messages a suspended, stashing or
+  // backpressure-parked actor cannot take do not hold it up — or
+  // drain_timeout passes); every actor stops (children before parents,
+  // PostStop runs) and what is still queued goes to dead letters (kStopped;
+  // an Ask among it fails with kStopped); every other pending Ask fails with
+  // kSystemStopped; the workers exit. Every message a mailbox accepted ends
+  // processed or in dead letters. Idempotent; kFailedPrecondition when called
+  // from inside an actor.
+  // kTimeout: actors did not all stop within shutdown_timeout. A turn cannot
+  // be interrupted: Stop returns once the turns still running have ended;
+  // an actor whose stop was due stops then, and the messages of every actor
+  // that never got to stop go to dead letters (kStopped) without PostStop.
   Status Stop();
   bool running() const;
 

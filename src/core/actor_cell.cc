@@ -254,11 +254,40 @@ void ActorCell::ScheduleIfIdle() {
   if (sched_.load(std::memory_order_seq_cst) != 0) return;
   if (sched_.exchange(1, std::memory_order_seq_cst) != 0) return;
   if (system_->state() == SystemImpl::State::kStopped && !system_->dispatcher().deterministic()) {
+    // Nothing runs turns any more: what just arrived is not left unreported.
     sched_.store(0, std::memory_order_seq_cst);
-    return;  // nothing runs turns any more; the destructor drains the queues
+    DropQueuedAfterStop();
+    return;
   }
   AddRef();
   system_->dispatcher().Submit(this);
+}
+
+void ActorCell::DropQueuedAfterStop() {
+  for (;;) {
+    uint32_t expected = 0;
+    if (!sched_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+      if (expected != kParked ||
+          !sched_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+        return;  // its holder drops them
+      }
+    }
+    // Holding the flag, this thread is the only consumer.
+    DrainHeldToDeadLetters();
+    while (Envelope* e = PopUser()) {
+      if (e->watch_notice) {
+        FreeEnvelope(e);
+      } else {
+        system_->DeadLetter(e, DeadLetterReason::kStopped, this, name_);
+      }
+    }
+    sched_.store(0, std::memory_order_seq_cst);
+    // A push that saw the flag held left its message to us: look again.
+    if (user_pushed_.load(std::memory_order_seq_cst) ==
+        user_popped_.load(std::memory_order_relaxed)) {
+      return;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -415,6 +444,7 @@ void ActorCell::Unpark() {
   if (sched_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
     if (system_->state() == SystemImpl::State::kStopped && !system_->dispatcher().deterministic()) {
       sched_.store(0, std::memory_order_seq_cst);  // no turns any more
+      DropQueuedAfterStop();
       return;
     }
     AddRef();

@@ -109,6 +109,11 @@ class ActorCell {
   bool RunTurn();
   // The dispatcher is stopping and drops this queued cell.
   void AbandonTurn();
+  // The system has stopped and no turn of this actor will run again: every
+  // user message it still holds (mailbox, stash, held for reentrancy) goes to
+  // dead letters (kStopped). Does nothing while another thread holds the
+  // scheduling flag (that thread drops them itself).
+  void DropQueuedAfterStop();
 
   // ---- spawning (called by SystemImpl) ----
   // Runs PreStart on the calling thread. On failure the cell is terminated.

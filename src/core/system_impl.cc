@@ -112,6 +112,11 @@ Status SystemImpl::Stop() {
     return Status();  // idempotent
   }
   scheduler_->Shutdown();  // nothing fires into stopping actors
+  if (!Drain()) {
+    logger_->Log(LogLevel::kWarn, "actor system " + options_.name +
+                                      ": actors were still busy when drain_timeout passed; what "
+                                      "is still queued goes to dead letters");
+  }
   root_->PostSystem(SysKind::kStop);
   TimePoint deadline = Now() + options_.shutdown_timeout;
   bool stopped;
@@ -136,13 +141,55 @@ Status SystemImpl::Stop() {
   }
   passivation_.Stop();
   timers_->Stop();
-  dispatcher_->Stop();
   if (!stopped) {
     logger_->Log(LogLevel::kError, "actor system " + options_.name +
-                                       ": actors did not stop within the shutdown timeout");
+                                       ": actors did not stop within the shutdown timeout; "
+                                       "waiting for running turns to end");
+  }
+  dispatcher_->Stop();  // joins the workers: a turn still running ends first
+  if (!stopped) {
+    DropQueuedOfUnstoppedActors();
     return TimeoutError("actors did not stop within the shutdown timeout");
   }
   return hook_status_;
+}
+
+bool SystemImpl::Drain() {
+  if (options_.drain_timeout <= Duration::zero()) return true;
+  if (dispatcher_->deterministic()) {
+    // Nothing else runs turns: run until nothing is runnable (bounded like
+    // DeterministicSystem::RunUntilIdle, against actors that never go quiet).
+    for (int steps = 0; steps < 10'000'000; ++steps) {
+      if (!dispatcher_->RunOne()) return true;
+    }
+    return false;
+  }
+  // Quiescent twice in a row, a moment apart: a cell handed between threads
+  // at the first look has shown up by the second.
+  TimePoint until = Clock::now() + options_.drain_timeout;
+  Duration pause = std::chrono::microseconds(20);
+  int quiet = 0;
+  for (;;) {
+    quiet = dispatcher_->Quiescent() ? quiet + 1 : 0;
+    if (quiet == 2) return true;
+    TimePoint now = Clock::now();
+    if (now >= until) return false;
+    std::this_thread::sleep_for(std::min(pause, until - now));  // shutdown only
+    pause = std::min<Duration>(pause * 2, std::chrono::milliseconds(1));
+  }
+}
+
+void SystemImpl::DropQueuedOfUnstoppedActors() {
+  // No turn runs any more (the workers are joined): every actor still in the
+  // tree gave up before it could stop; its queued messages are dead letters.
+  std::vector<PID> todo = root_->Children();
+  while (!todo.empty()) {
+    PID pid = std::move(todo.back());
+    todo.pop_back();
+    for (PID& child : pid.cell()->Children()) todo.push_back(std::move(child));
+    pid.cell()->DropQueuedAfterStop();
+  }
+  root_->DropQueuedAfterStop();
 }
 
 Status SystemImpl::SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks) {

@@ -161,6 +161,11 @@ class SystemImpl {
   void LogDeadLetter(const std::string& recipient, DeadLetterReason reason,
                      std::string_view type_name);
   Status RunShutdownHooks();
+  // Stop's drain: true once nothing is runnable or in a turn, false when
+  // drain_timeout passed first.
+  bool Drain();
+  // After a shutdown timeout, once the workers are joined.
+  void DropQueuedOfUnstoppedActors();
 
   struct Hook {
     std::string name;
