@@ -34,6 +34,10 @@ thread_local std::vector<ActorCell*>* t_inline_runs = nullptr;
 thread_local const RemoteMeta* t_current_meta = nullptr;
 thread_local int64_t t_send_deadline_ns = 0;
 thread_local int t_defer_depth = 0;
+DeferWrites::DeferWrites() { ++t_defer_depth; }
+DeferWrites::~DeferWrites() {
+  if (--t_defer_depth == 0) RunTurnEnd();
+}
 
 bool InActorTurn() { return t_current != nullptr; }
 

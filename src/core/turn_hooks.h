@@ -38,11 +38,14 @@ extern thread_local int64_t t_send_deadline_ns;
 // While > 0, remote writes from this thread wait for the end of the scope
 // (BatchTell / BatchAsk send their whole batch in one write).
 extern thread_local int t_defer_depth;
+// Out of line (actor_cell.cc, next to t_defer_depth): GCC's UBSan reports a
+// null load when a binary outside libakt inlines the access to this
+// extern thread_local (the connection fuzz harness did).
 struct DeferWrites {
-  DeferWrites() { ++t_defer_depth; }
-  ~DeferWrites() {
-    if (--t_defer_depth == 0) RunTurnEnd();
-  }
+  DeferWrites();
+  ~DeferWrites();
+  DeferWrites(const DeferWrites&) = delete;
+  DeferWrites& operator=(const DeferWrites&) = delete;
 };
 struct SendDeadline {
   explicit SendDeadline(int64_t ns) : saved(t_send_deadline_ns) { t_send_deadline_ns = ns; }

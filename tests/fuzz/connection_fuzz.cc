@@ -63,6 +63,9 @@ Node& TheNode() {
     so.logger = MakeNullLogger();
     n.system = new ActorSystem(so);  // lives for the whole run
     if (!n.system->Start().ok()) std::abort();
+    // Stopped at exit (before static destructors), so no I/O thread still
+    // runs while the process tears down.
+    std::atexit([] { TheNode().system->Stop().IgnoreError(); });
     RemoteOptions ro;
     ro.io_threads = 1;
     ro.accept_loops = 1;
