@@ -29,7 +29,30 @@ int64_t DurationNs(Duration d) {
 }
 }  // namespace
 
-thread_local TurnEndFn t_turn_end = nullptr;
+namespace {
+constexpr int kMaxTurnEnd = 8;  // one per layer is plenty
+thread_local std::array<TurnEndFn, kMaxTurnEnd> t_turn_end_fns{};
+}  // namespace
+thread_local int t_turn_end_count = 0;
+
+void AtTurnEnd(TurnEndFn f) {
+  for (int i = 0; i < t_turn_end_count; ++i) {
+    if (t_turn_end_fns[i] == f) return;
+  }
+  if (t_turn_end_count == kMaxTurnEnd) {
+    f();  // more layers than slots: run it now rather than lose it
+    return;
+  }
+  t_turn_end_fns[t_turn_end_count++] = f;
+}
+
+void RunTurnEndSlow() {
+  // What a function asks for while it runs waits for the next turn end.
+  std::array<TurnEndFn, kMaxTurnEnd> fns = t_turn_end_fns;
+  int n = t_turn_end_count;
+  t_turn_end_count = 0;
+  for (int i = 0; i < n; ++i) fns[i]();
+}
 thread_local std::vector<ActorCell*>* t_inline_runs = nullptr;
 thread_local const RemoteMeta* t_current_meta = nullptr;
 thread_local int64_t t_send_deadline_ns = 0;
@@ -1391,8 +1414,16 @@ void ActorCell::FinishRestart() {
   }
 }
 
-void ActorCell::FinishStop() {
-  if (actor_ != nullptr) {
+void ActorCell::AbandonAfterStop() {
+  if (life() == Life::kTerminated) {
+    DropQueuedAfterStop();
+    return;
+  }
+  FinishStop(/*run_post_stop=*/false);
+}
+
+void ActorCell::FinishStop(bool run_post_stop) {
+  if (actor_ != nullptr && run_post_stop) {
     Context ctx(this);
     try {
       Status s = actor_->PostStop(ctx);

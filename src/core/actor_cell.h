@@ -114,6 +114,10 @@ class ActorCell {
   // dead letters (kStopped). Does nothing while another thread holds the
   // scheduling flag (that thread drops them itself).
   void DropQueuedAfterStop();
+  // Stop() timed out and no turn runs any more: this actor, which never got
+  // to stop, terminates now without PostStop (watchers and the parent are
+  // told, its queued messages go to dead letters). Children first.
+  void AbandonAfterStop();
 
   // ---- spawning (called by SystemImpl) ----
   // Runs PreStart on the calling thread. On failure the cell is terminated.
@@ -228,7 +232,7 @@ class ActorCell {
   void BeginStop();
   void BeginRestart();
   void MaybeFinishPending();
-  void FinishStop();
+  void FinishStop(bool run_post_stop = true);
   void FinishRestart();
   void RunRequestReply(Envelope* e);
   void CheckRequestDeadlines();

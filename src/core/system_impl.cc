@@ -130,7 +130,7 @@ Status SystemImpl::Stop() {
                                   [this] { return root_terminated_; });
   }
   // Actors are gone: close the remoting layer (pending remote asks fail).
-  if (remote_hooks_) remote_hooks_->Shutdown();
+  services_.StopAll();
   // Nobody will answer now: fail every Ask still waiting.
   slots_.FailAll(SystemStoppedError("actor system " + options_.name + " stopped"));
   state_.store(State::kStopped, std::memory_order_seq_cst);
@@ -181,25 +181,28 @@ bool SystemImpl::Drain() {
 
 void SystemImpl::DropQueuedOfUnstoppedActors() {
   // No turn runs any more (the workers are joined): every actor still in the
-  // tree gave up before it could stop; its queued messages are dead letters.
+  // tree gave up before it could stop. Children before parents, each ends
+  // without PostStop and its queued messages become dead letters.
+  std::vector<PID> order;  // parents before children
   std::vector<PID> todo = root_->Children();
   while (!todo.empty()) {
     PID pid = std::move(todo.back());
     todo.pop_back();
     for (PID& child : pid.cell()->Children()) todo.push_back(std::move(child));
-    pid.cell()->DropQueuedAfterStop();
+    order.push_back(std::move(pid));
   }
-  root_->DropQueuedAfterStop();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) it->cell()->AbandonAfterStop();
+  root_->AbandonAfterStop();
 }
 
 Status SystemImpl::SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks) {
-  std::lock_guard<std::mutex> lock(services_mu_);
-  if (remote_hooks_) return AlreadyExistsError("remoting is already enabled on this system");
   if (state() != State::kRunning) {
     return FailedPreconditionError("remoting needs a running actor system");
   }
-  remote_hooks_ = std::move(hooks);
-  return Status();
+  if (remote_hooks() != nullptr) {
+    return AlreadyExistsError("remoting is already enabled on this system");
+  }
+  return services_.Install(ServiceSlot::kRemote, std::move(hooks));
 }
 
 Duration SystemImpl::ask_spin(const ActorCell* target) const {
@@ -210,17 +213,19 @@ Duration SystemImpl::ask_spin(const ActorCell* target) const {
 }
 
 Status SystemImpl::RemotePost(ActorCell* proxy, Envelope* e) {
-  if (!remote_hooks_ || state() == State::kStopped) {
+  RemoteHooks* hooks = remote_hooks();
+  if (hooks == nullptr || state() == State::kStopped) {
     Status s = SystemStoppedError("remoting of " + options_.name + " is stopped");
     ActorCell::FailReply(e, s);
     FreeEnvelope(e);
     return s;
   }
-  return remote_hooks_->Post(proxy, e);
+  return hooks->Post(proxy, e);
 }
 
 void SystemImpl::RemoteControl(ActorCell* proxy, SysKind kind) {
-  if (remote_hooks_ && state() != State::kStopped) remote_hooks_->Control(proxy, kind);
+  RemoteHooks* hooks = remote_hooks();
+  if (hooks != nullptr && state() != State::kStopped) hooks->Control(proxy, kind);
 }
 
 Status SystemImpl::AddShutdownHook(std::string name, std::function<Status()> hook,
@@ -269,20 +274,11 @@ Status SystemImpl::RunShutdownHooks() {
 }
 
 Status SystemImpl::RegisterExtension(std::shared_ptr<Extension> extension) {
-  if (!extension) return InvalidArgumentError("null extension");
-  std::string id(extension->ID());
-  if (id.empty()) return InvalidArgumentError("an extension needs a non-empty ID");
-  std::lock_guard<std::mutex> lock(services_mu_);
-  if (!extensions_.try_emplace(id, std::move(extension)).second) {
-    return AlreadyExistsError("extension " + id + " is already registered");
-  }
-  return Status();
+  return services_.AddExtension(std::move(extension));
 }
 
 std::shared_ptr<Extension> SystemImpl::GetExtension(std::string_view id) const {
-  std::lock_guard<std::mutex> lock(services_mu_);
-  auto it = extensions_.find(std::string(id));
-  return it == extensions_.end() ? nullptr : it->second;
+  return services_.FindExtension(id);
 }
 
 Status SystemImpl::RegisterDependencyType(std::string type_name, DependencyFactory factory) {

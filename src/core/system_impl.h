@@ -19,14 +19,15 @@
 #include "dispatcher.h"
 #include "passivation_manager.h"
 #include "reply_slot.h"
+#include "services.h"
 #include "timer_service.h"
 
 namespace akt::internal {
 
-// What the remoting layer plugs into a system (see src/remote).
-class RemoteHooks {
+// What core needs of the remoting layer (src/remote): the service in the
+// kRemote slot. OnActorsStopped closes every connection.
+class RemoteHooks : public Service {
  public:
-  virtual ~RemoteHooks() = default;
   // A user message posted to a proxy cell; takes ownership of `e`. On
   // refusal the requester (if any) has been failed with the same error.
   virtual Status Post(ActorCell* proxy, Envelope* e) = 0;
@@ -35,8 +36,6 @@ class RemoteHooks {
   // Runs on the receiving thread before a message from another process is
   // handled (the context propagator's extract step).
   virtual void BeforeInvoke(const RemoteMeta* meta) = 0;
-  // The system is stopping: every actor has stopped; close everything.
-  virtual void Shutdown() = 0;
 };
 
 class SystemImpl {
@@ -121,30 +120,17 @@ class SystemImpl {
   void ReleaseRoot() { root_holder_ = PID(); }
   const std::string& address_prefix() const { return address_prefix_; }
 
-  // The grain registry (src/grain), created on first use; type-erased so the
-  // core does not depend on it.
-  template <typename T>
-  T* grains(T* (*make)(SystemImpl*)) {
-    if (void* p = grains_ptr_.load(std::memory_order_acquire)) return static_cast<T*>(p);
-    std::lock_guard<std::mutex> lock(services_mu_);
-    if (!grains_) {
-      grains_ = std::shared_ptr<void>(make(this), [](void* p) { delete static_cast<T*>(p); });
-      grains_ptr_.store(grains_.get(), std::memory_order_release);
-    }
-    return static_cast<T*>(grains_.get());
-  }
-  void* grains_if_any() const {
-    std::lock_guard<std::mutex> lock(services_mu_);
-    return grains_.get();
-  }
+  // The layers above core (grains, remoting, ...), one slot each.
+  ServiceRegistry& services() { return services_; }
+  const ServiceRegistry& services() const { return services_; }
 
-  // Remoting (null hooks: this system has none).
+  // Remoting (null: this system has none).
   Status SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks);
-  RemoteHooks* remote_hooks() const { return remote_hooks_.get(); }
+  RemoteHooks* remote_hooks() const { return services_.Get<RemoteHooks>(ServiceSlot::kRemote); }
   Status RemotePost(ActorCell* proxy, Envelope* e);
   void RemoteControl(ActorCell* proxy, SysKind kind);
   void RemoteBeforeInvoke(const RemoteMeta* meta) {
-    if (remote_hooks_) remote_hooks_->BeforeInvoke(meta);
+    if (RemoteHooks* h = remote_hooks()) h->BeforeInvoke(meta);
   }
   // How long a blocked Ask on a remote PID spins before it sleeps.
   void set_remote_ask_spin(Duration d) { remote_ask_spin_ = d; }
@@ -172,9 +158,8 @@ class SystemImpl {
     std::function<Status()> fn;
     ShutdownHookOptions options;
   };
-  mutable std::mutex services_mu_;  // hooks, extensions, dependency types
+  mutable std::mutex services_mu_;  // hooks, dependency types
   std::vector<Hook> hooks_;
-  std::unordered_map<std::string, std::shared_ptr<Extension>> extensions_;
   std::unordered_map<std::string, DependencyFactory> dependency_types_;
   std::atomic<uint64_t> spawned_{0};
   std::atomic<uint64_t> stopped_{0};
@@ -206,9 +191,7 @@ class SystemImpl {
   std::atomic<uint64_t> next_id_{0};
   std::atomic<std::size_t> actors_{0};
   SlotPool slots_;
-  std::shared_ptr<RemoteHooks> remote_hooks_;  // set once, before it is used
-  std::shared_ptr<void> grains_;
-  std::atomic<void*> grains_ptr_{nullptr};
+  ServiceRegistry services_;  // the layers and the user's extensions
   Duration remote_ask_spin_{};
   ActorCell* root_ = nullptr;
   PID root_holder_;  // dropped by ReleaseRoot (breaks the root <-> system cycle)

@@ -12,14 +12,14 @@ struct RemoteMeta;
 
 // Work the current thread deferred to the end of the actor turn it runs
 // (remote writes: every frame an actor sends in one turn goes out in one
-// write). Run by RunTurn when the outermost turn ends.
+// write). Any layer may ask for it; each function asked for runs once, in the
+// order asked, when the outermost turn (or DeferWrites scope) ends.
 using TurnEndFn = void (*)();
-extern thread_local TurnEndFn t_turn_end;
+void AtTurnEnd(TurnEndFn f);
+extern thread_local int t_turn_end_count;
+void RunTurnEndSlow();
 inline void RunTurnEnd() {
-  if (TurnEndFn f = t_turn_end) {
-    t_turn_end = nullptr;
-    f();
-  }
+  if (t_turn_end_count != 0) RunTurnEndSlow();
 }
 
 // While set, cells made runnable from this (non-worker) thread are collected

@@ -12,6 +12,7 @@
 #include "akt/grain.h"
 #include "akt/spawn_options.h"
 #include "envelope.h"
+#include "services.h"
 
 namespace akt::internal {
 
@@ -19,7 +20,8 @@ class SystemImpl;
 class ActorCell;
 struct GrainConfig;
 
-class GrainRegistry {
+// The grain layer's service (slot kGrains), made on first use.
+class GrainRegistry : public Service {
  public:
   explicit GrainRegistry(SystemImpl* sys) : sys_(sys) {}
   static GrainRegistry* Of(SystemImpl* sys);

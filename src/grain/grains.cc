@@ -383,7 +383,9 @@ class GrainActor final : public Actor {
   ActorCell* cell_ = nullptr;
 };
 
-GrainRegistry* MakeRegistry(SystemImpl* sys) { return new GrainRegistry(sys); }
+std::shared_ptr<GrainRegistry> MakeRegistry(SystemImpl* sys) {
+  return std::make_shared<GrainRegistry>(sys);
+}
 
 SpawnOptions GrainSpawnOptions(const GrainOptions& opts) {
   SpawnOptions so;
@@ -400,7 +402,9 @@ SpawnOptions GrainSpawnOptions(const GrainOptions& opts) {
 
 }  // namespace
 
-GrainRegistry* GrainRegistry::Of(SystemImpl* sys) { return sys->grains<GrainRegistry>(&MakeRegistry); }
+GrainRegistry* GrainRegistry::Of(SystemImpl* sys) {
+  return sys->services().GetOrInstall(ServiceSlot::kGrains, &MakeRegistry, sys);
+}
 
 Status GrainRegistry::RegisterKind(std::string kind, GrainFactory factory, GrainOptions defaults) {
   if (!factory) return InvalidArgumentError("grain kind " + kind + " has no factory");

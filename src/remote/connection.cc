@@ -185,7 +185,7 @@ void Connection::FlushSoon(bool one_way) {
     }
     AddRef();
     t_dirty.push_back(this);
-    internal::t_turn_end = &FlushDirty;
+    internal::AtTurnEnd(&FlushDirty);
     return;
   }
   Flush();

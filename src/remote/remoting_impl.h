@@ -44,7 +44,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   Status Post(internal::ActorCell* proxy, internal::Envelope* e) override;
   void Control(internal::ActorCell* proxy, internal::SysKind kind) override;
   void BeforeInvoke(const internal::RemoteMeta* meta) override;
-  void Shutdown() override;
+  void OnActorsStopped() override { Shutdown(); }
+  void Shutdown();
 
   // For connections.
   const RemoteOptions& options() const { return options_; }

@@ -15,3 +15,4 @@ cmake -S "$src/tests/consumer" -B "$work/consumer-build" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/consumer-build" >/dev/null
 "$work/consumer-build/consumer"
+"$work/consumer-build/consumer_core_only"
