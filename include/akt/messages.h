@@ -5,10 +5,15 @@
 
 namespace akt {
 
+enum class TerminationReason : uint8_t {
+  kStopped,   // the actor stopped
+  kNodeLost,  // its node was lost (remote PIDs; see akt/remote.h, NodeLost)
+};
 // Delivered exactly once to each watcher when a watched actor has terminated.
 // Arrives after every message the dead actor sent to the watcher.
 struct Terminated {
   PID actor;
+  TerminationReason reason = TerminationReason::kStopped;
 };
 
 // Stops the receiving actor when it is processed, in mailbox order: messages

@@ -87,6 +87,38 @@ const Headers& CurrentHeaders();
 // The caller's deadline for the remote request being handled on this thread.
 std::optional<TimePoint> CurrentDeadline();
 
+// One start of one actor system at one endpoint: a node. A process restarted
+// at the same endpoint is another node (a new incarnation); a PID of the old
+// one never reaches the new one.
+struct NodeId {
+  std::string system;        // actor-system name
+  std::string endpoint;      // "host:port" the node serves on
+  uint64_t incarnation = 0;  // random and non-zero per Remoting::Enable; 0: unknown
+                             // (a peer that speaks only wire version 1)
+  bool operator==(const NodeId&) const = default;
+  // "system@host:port#<incarnation, 16 hex digits>"
+  std::string ToString() const;
+};
+
+// On the system's event stream (system.events().Subscribe<akt::NodeConnected>).
+// Per node, in this order: NodeConnected when the first connection to it
+// (either way) is open; NodeDisconnected when the last one closed; then
+// either NodeConnected again (it came back within node_lost_after) or
+// NodeLost. A new incarnation at a node's endpoint makes the old one lost at
+// once. NodeLost also ends every watch of an actor on that node: watchers get
+// Terminated with reason kNodeLost.
+struct NodeConnected {
+  NodeId node;
+};
+struct NodeDisconnected {
+  NodeId node;
+  Status reason;  // why the last connection closed
+};
+struct NodeLost {
+  NodeId node;
+  Status reason;
+};
+
 struct TlsOptions {
   bool enabled = false;
   std::string cert_file;  // PEM; this node's certificate chain
@@ -143,6 +175,16 @@ struct RemoteOptions {
   // the requests that came before the bad frame; then the ERROR, then the
   // close (see the wire document, section 5).
   Duration error_linger = std::chrono::seconds(1);
+  // Liveness of node-to-node connections (wire version 2): a side that has
+  // read nothing for heartbeat_interval sends a PING; a connection that has
+  // read nothing for heartbeat_timeout is closed (kUnavailable), which is
+  // how a dead, frozen or cut-off peer is noticed. Zero interval: no PINGs.
+  Duration heartbeat_interval = std::chrono::seconds(1);
+  Duration heartbeat_timeout = std::chrono::seconds(5);
+  // A node whose last connection closed is dialed again until it answers or
+  // this long has passed; then it is lost (NodeLost, Terminated kNodeLost to
+  // the watchers of its actors, its PIDs refuse messages from then on).
+  Duration node_lost_after = std::chrono::seconds(5);
   // A thread blocked in Ask on a remote PID busy-waits this long for the
   // answer before it sleeps (a remote round trip takes tens of microseconds;
   // waking a sleeping thread costs about as much again).
@@ -194,6 +236,10 @@ class Remoting {
   // "host:port" this node serves on (the real port when 0 was asked for).
   const std::string& endpoint() const;
   uint16_t port() const;
+  // This node: system name, endpoint and this start's incarnation.
+  const NodeId& Self() const;
+  // The nodes with at least one open connection now.
+  std::vector<NodeId> ConnectedNodes() const;
 
   // Kinds that peers may spawn here by name.
   Status RegisterKind(std::string kind, ActorFactory factory);

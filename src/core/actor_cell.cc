@@ -154,6 +154,28 @@ void ActorCell::RetireProxy() {
   self_ = PID();  // may drop the last reference: touch nothing after
 }
 
+void ActorCell::ProxyNodeLost() {
+  std::vector<ActorCell*> watchers;
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    Extra& x = extra();
+    if (x.node_lost) return;
+    x.node_lost = true;
+    life_.store(Life::kTerminated, std::memory_order_release);
+    watchers.swap(x.watchers);
+  }
+  for (ActorCell* w : watchers) {
+    Envelope* e = NewEnvelope();
+    AddRef();
+    e->msg = Terminated{PID::Adopt(this), TerminationReason::kNodeLost};
+    AddRef();
+    e->sender = this;
+    e->watch_notice = true;
+    w->PostUser(e, /*force=*/true).IgnoreError();
+    w->Release();
+  }
+}
+
 const std::shared_ptr<void>& ActorCell::remote_data() {
   static const std::shared_ptr<void> kNone;
   if (!remote_) return kNone;
@@ -1530,9 +1552,12 @@ void ActorCell::AddWatcher(ActorCell* watcher) {
     }
   }
   // Already dead: Terminated at once.
+  Extra* dead = extra_.load(std::memory_order_acquire);
+  bool lost = dead != nullptr && dead->node_lost;
   Envelope* e = NewEnvelope();
   AddRef();
-  e->msg = Terminated{PID::Adopt(this)};
+  e->msg = Terminated{PID::Adopt(this),
+                      lost ? TerminationReason::kNodeLost : TerminationReason::kStopped};
   e->watch_notice = true;
   watcher->PostUser(e, /*force=*/true).IgnoreError();
 }

@@ -75,6 +75,9 @@ class ActorCell {
   void RetireProxy();
   // The remoting layer's record of a proxy (null for a local actor).
   const std::shared_ptr<void>& remote_data();
+  // Proxies: the node of the actor is lost. The proxy counts as terminated;
+  // every watcher gets Terminated{kNodeLost}, and so does a later Watch.
+  void ProxyNodeLost();
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
 
@@ -200,6 +203,7 @@ class ActorCell {
     std::once_flag address_once;
     std::string address;
     std::shared_ptr<void> remote_data;  // proxies only
+    bool node_lost = false;             // proxies only; stripe lock
     DrainHook drain_hook;               // grains only
     // Own turn only.
     std::vector<std::shared_ptr<const Behavior>> behaviors;  // top = back

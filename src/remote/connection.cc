@@ -65,6 +65,7 @@ Connection::Connection(RemotingImpl* owner, int fd, bool inbound, std::string pe
     : owner_(owner), fd_(fd), inbound_(inbound), peer_(std::move(peer)) {
   created_ns_ = SteadyNowNs();
   last_activity_ns_.store(created_ns_, std::memory_order_relaxed);
+  last_read_ns_.store(created_ns_, std::memory_order_relaxed);
   owner_->stats().connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -381,6 +382,7 @@ void Connection::Close(const Status& why, bool graceful) {
   Uncount();  // a closed connection no longer takes a place under max_connections
   FailAllPending(UnavailableError("connection to " + peer_ + " lost: " + why.ToString()));
   owner_->OnConnectionClosed(this, why);
+  if (node_known()) owner_->NodeDown(this, why);
 }
 
 // ---------------------------------------------------------------------------
@@ -470,7 +472,16 @@ bool Connection::ParseFrames() {
       break;
     }
     owner_->stats().frames_received.fetch_add(1, std::memory_order_relaxed);
-    owner_->HandleFrame(this, f);
+    if (f.kind == wire::Kind::kNode || (version_ >= wire::kNodeIdVersion && !node_known())) {
+      if (!TakeNodeFrame(f)) {
+        in_.Clear();
+        off = 0;
+        ok = false;
+        break;
+      }
+    } else {
+      owner_->HandleFrame(this, f);
+    }
     off += used;
     if (closed() || failing()) {
       ok = false;
@@ -480,6 +491,44 @@ bool Connection::ParseFrames() {
   in_.Consume(off);
   if (in_.empty()) in_.Shrink();
   return ok;
+}
+
+bool Connection::TakeNodeFrame(const wire::Frame& f) {
+  std::string why;
+  wire::NodeBody body;
+  if (version_ < wire::kNodeIdVersion) {
+    why = "unknown frame kind 7 (NODE needs protocol version 2; this connection speaks 1)";
+  } else if (node_known()) {
+    why = "a second NODE frame";
+  } else if (f.kind != wire::Kind::kNode) {
+    why = "the first frame of a version-2 connection must be NODE (kind 7)";
+  } else if (!wire::DecodeNodeBody(f.payload, &body)) {
+    why = "malformed NODE frame (u64 incarnation != 0, u16 n, n > 0 endpoint bytes)";
+  }
+  if (!why.empty()) {
+    BeginFailing(why);
+    return false;
+  }
+  peer_node_.system = peer_system_;
+  peer_node_.endpoint = std::move(body.endpoint);
+  peer_node_.incarnation = body.incarnation;
+  node_known_.store(true, std::memory_order_release);
+  owner_->NodeUp(this);
+  return true;
+}
+
+void Connection::SendPing() {
+  wire::Frame f;
+  f.kind = wire::Kind::kPing;
+  f.correlation = NextCorrelation();
+  if (Enqueue(f, nullptr, {}).ok()) FlushSoon();
+}
+
+void Connection::SendNodeFrame() {
+  wire::Frame f;
+  f.kind = wire::Kind::kNode;
+  wire::NodeBody body{owner_->self_node().incarnation, owner_->self_node().endpoint};
+  Enqueue(f, nullptr, wire::EncodeNodeBody(body)).IgnoreError();  // fails only when closed
 }
 
 bool Connection::ServerHandshakeStep() {
@@ -505,6 +554,7 @@ bool Connection::ServerHandshakeStep() {
     } else if (!owner_->ChooseCodec(hello.codecs, &chosen, &reply.text)) {
       reply.status = wire::HelloStatus::kNoCommonCodec;
     } else {
+      reply.version = std::min(hello.max_version, wire::kMaxVersion);
       reply.codec = static_cast<uint8_t>(chosen);
       reply.text = owner_->system_name();
       std::string bytes = wire::EncodeServerHello(reply);
@@ -515,7 +565,13 @@ bool Connection::ServerHandshakeStep() {
       }
       enc_ = MakeEncoder(chosen);
       dec_ = MakeDecoder(chosen);
+      version_ = reply.version;
+      peer_system_ = hello.system;
       state_.store(State::kOpen, std::memory_order_release);
+      if (version_ >= wire::kNodeIdVersion) {
+        SendNodeFrame();
+        FlushSoon();
+      }
       std::size_t rest = hs_.size() - used;
       bool ok = true;
       if (rest != 0) ok = Ingest(hs_.data() + used, rest);
@@ -582,6 +638,7 @@ void Connection::OnReadable() {
     if (n > 0) {
       read_ns_ = SteadyNowNs();
       last_activity_ns_.store(read_ns_, std::memory_order_relaxed);
+      last_read_ns_.store(read_ns_, std::memory_order_relaxed);
       owner_->stats().bytes_received.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       if (handshake) {
         hs_.Append(tmp, static_cast<std::size_t>(n));
@@ -664,7 +721,8 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
         return Status(StatusCode::kProtocolError,
                       "handshake with " + peer_ + " refused: " + reply.text);
       }
-      if (reply.version != wire::kVersion || !ValidCodec(reply.codec)) {
+      if (reply.version < std::max(hello.min_version, wire::kMinVersion) ||
+          reply.version > hello.max_version || !ValidCodec(reply.codec)) {
         return Status(
             StatusCode::kProtocolError,
             "handshake with " + peer_ + ": the server chose an unsupported version or codec");
@@ -679,9 +737,45 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
       enc_ = MakeEncoder(static_cast<Compression>(reply.codec));
       dec_ = MakeDecoder(static_cast<Compression>(reply.codec));
       peer_system_ = reply.text;
+      version_ = reply.version;
       state_.store(State::kOpen, std::memory_order_release);
+      if (version_ >= wire::kNodeIdVersion) {
+        SendNodeFrame();  // first, before anything the caller queues
+      } else {
+        // A version-1 server says who it is only by name: the node is the
+        // endpoint dialed, incarnation unknown.
+        peer_node_ = NodeId{peer_system_, peer_, 0};
+        node_known_.store(true, std::memory_order_release);
+        owner_->NodeUp(this);
+      }
       if (got.size() > used && !Ingest(got.data() + used, got.size() - used)) {
         return Status(StatusCode::kProtocolError, "corrupt data after the hello of " + peer_);
+      }
+      got.Clear();
+      used = 0;
+      if (version_ >= wire::kNodeIdVersion && !ParseFrames() && !node_known()) {
+        return Status(StatusCode::kProtocolError, "handshake with " + peer_ + ": " + fail_reason_);
+      }
+      // Version 2: the server's NODE frame follows its hello; the
+      // connection is not handed out before the peer is known.
+      while (!node_known()) {
+        if (failing() || closed()) {
+          return Status(StatusCode::kProtocolError, "handshake with " + peer_ + ": " +
+                                                        (fail_reason_.empty() ? "closed" : fail_reason_));
+        }
+        uint8_t tmp[512];
+        long n = RawRead(tmp, sizeof tmp);
+        if (n > 0) {
+          if (!Ingest(tmp, static_cast<std::size_t>(n)) || (!ParseFrames() && !node_known())) {
+            return Status(StatusCode::kProtocolError, "handshake with " + peer_ + ": " +
+                                                          (fail_reason_.empty() ? "corrupt data" : fail_reason_));
+          }
+        } else if (n < 0 && errno == EAGAIN) {
+          if (!WaitFd(fd_, POLLIN, deadline_ns))
+            return UnavailableError("NODE frame from " + peer_ + " timed out");
+        } else {
+          return UnavailableError(peer_ + " closed the connection during the handshake");
+        }
       }
       return Status();
     }
@@ -850,6 +944,10 @@ void IoLoop::Sweep(int64_t now_ns) {
   const RemoteOptions& o = owner_->options();
   int64_t idle = std::chrono::duration_cast<std::chrono::nanoseconds>(o.idle_timeout).count();
   int64_t hs = std::chrono::duration_cast<std::chrono::nanoseconds>(o.handshake_timeout).count();
+  int64_t hb_interval =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(o.heartbeat_interval).count();
+  int64_t hb_timeout =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(o.heartbeat_timeout).count();
   int64_t next = now_ns + 100000000;
   std::vector<Connection*> dead;
   for (Connection* c : conns_) {
@@ -874,9 +972,25 @@ void IoLoop::Sweep(int64_t now_ns) {
       } else {
         next = std::min(next, c->created_ns() + hs);
       }
+    } else if (hb_interval > 0 && c->version() >= wire::kNodeIdVersion &&
+               now_ns - c->last_read_ns() >= hb_timeout) {
+      // A node that answers nothing, not even a PING, is dead, frozen or
+      // cut off: the close tells the node layer (NodeDisconnected).
+      c->Close(UnavailableError("nothing read from " + c->peer() + " for " +
+                                std::to_string((now_ns - c->last_read_ns()) / 1000000) +
+                                " ms (heartbeat timeout)"));
+      dead.push_back(c);
     } else if (now_ns - c->last_activity_ns() > idle && c->pending_count() == 0) {
       c->Close(Status(StatusCode::kTimeout, "idle for longer than the idle timeout"));
       dead.push_back(c);
+    } else if (hb_interval > 0 && c->version() >= wire::kNodeIdVersion) {
+      int64_t due = std::max(c->last_read_ns(), c->last_ping_ns) + hb_interval;
+      if (now_ns >= due) {
+        c->SendPing();
+        c->last_ping_ns = now_ns;
+        due = now_ns + hb_interval;
+      }
+      next = std::min({next, due, c->last_read_ns() + hb_timeout});
     }
   }
   for (Connection* c : dead) Reap(c);

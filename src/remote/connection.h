@@ -112,6 +112,13 @@ class Connection final : public internal::RemoteRoute {
   const std::string& peer() const { return peer_; }
   // The actor-system name the server gave in its hello (outbound only).
   const std::string& peer_system() const { return peer_system_; }
+  // The protocol version the hello negotiated (0 before).
+  uint8_t version() const { return version_; }
+  // The node at the other end, once known: from its NODE frame (protocol
+  // version 2), or for an outbound version-1 connection from the hello
+  // (incarnation 0: unknown). An inbound version-1 peer stays unknown.
+  bool node_known() const { return node_known_.load(std::memory_order_acquire); }
+  const NodeId& peer_node() const { return peer_node_; }
   uint64_t NextCorrelation() { return next_corr_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
   // ---- sending (any thread) ----
@@ -159,6 +166,11 @@ class Connection final : public internal::RemoteRoute {
   void OnReadable();
   void OnWritable();
   int64_t last_activity_ns() const { return last_activity_ns_.load(std::memory_order_relaxed); }
+  // When bytes last came in (heartbeats; reads only, unlike last_activity).
+  int64_t last_read_ns() const { return last_read_ns_.load(std::memory_order_relaxed); }
+  // Heartbeat (loop thread): a PING when nothing was read for the interval.
+  int64_t last_ping_ns = 0;
+  void SendPing();
   int64_t created_ns() const { return created_ns_; }
   // The kernel held this connection before accept (TCP_DEFER_ACCEPT): the
   // handshake clock started that much earlier.
@@ -185,6 +197,10 @@ class Connection final : public internal::RemoteRoute {
   bool ServerHandshakeStep();                    // false: connection closed
   bool TlsAcceptStep();                          // false: connection closed
   bool ParseFrames();                            // false: connection closed
+  // The first frame of a version-2 connection (false: protocol error begun).
+  bool TakeNodeFrame(const wire::Frame& f);
+  // Queues this node's NODE frame (version 2, before any other frame).
+  void SendNodeFrame();
   bool Ingest(const uint8_t* p, std::size_t n);  // wire bytes -> plain frames
   // Writer loop; called with out_mu_ held and writing_ set.
   void WriteLoop(std::unique_lock<std::mutex>& lock);
@@ -201,6 +217,10 @@ class Connection final : public internal::RemoteRoute {
   bool inbound_;
   std::string peer_;
   std::string peer_system_;
+  uint8_t version_ = 0;
+  NodeId peer_node_;  // written once, before node_known_
+  std::atomic<bool> node_known_{false};
+  bool node_reported_ = false;  // NodeUp was called (NodeDown is owed)
   SSL* ssl_ = nullptr;
   std::mutex ssl_mu_;  // OpenSSL objects take one call at a time
   std::atomic<uint32_t> refs_{1};
@@ -209,6 +229,7 @@ class Connection final : public internal::RemoteRoute {
   int64_t created_ns_;
   int64_t read_ns_ = 0;
   std::atomic<int64_t> last_activity_ns_;
+  std::atomic<int64_t> last_read_ns_;
   std::atomic<int64_t> inbound_open_{0};
   std::atomic<bool> failing_{false};
   std::atomic<bool> fail_sent_{false};

@@ -200,6 +200,15 @@ Result<Remoting*> Remoting::Enable(ActorSystem& system, RemoteOptions options) {
   if (options.accept_compression.empty()) {
     return InvalidArgumentError("accept_compression must name at least one codec");
   }
+  if (options.heartbeat_interval < Duration::zero() ||
+      (options.heartbeat_interval > Duration::zero() &&
+       options.heartbeat_timeout <= options.heartbeat_interval)) {
+    return InvalidArgumentError(
+        "heartbeat_timeout must be longer than heartbeat_interval (and the interval >= 0)");
+  }
+  if (options.node_lost_after <= Duration::zero()) {
+    return InvalidArgumentError("node_lost_after must be positive");
+  }
   auto* impl = new RemotingImpl(system, std::move(options));
   std::shared_ptr<internal::RemoteHooks> hooks(
       impl, [](internal::RemoteHooks* h) { static_cast<RemotingImpl*>(h)->Unref(); });
@@ -355,6 +364,7 @@ Status RemotingImpl::Start() {
   endpoint_ = (addr.ss_family == AF_INET6 ? "[" + options_.host + "]" : options_.host) + ":" +
               std::to_string(port_);
   prefix_ = "akt://" + system_name_ + "@" + endpoint_ + "/";
+  self_ = NodeId{system_name_, endpoint_, NewIncarnation()};
   if (::pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
     return UnavailableError("pipe2 failed");
   }
@@ -366,6 +376,7 @@ Status RemotingImpl::Start() {
   if (options_.run_actors_on_io_threads && options_.inline_turn_limit > Duration::zero()) {
     watchdog_ = std::thread([this] { WatchdogLoop(); });
   }
+  nodes_thread_ = std::thread([this] { NodesLoop(); });
   return Status();
 }
 
@@ -393,6 +404,12 @@ void RemotingImpl::SetDeferAccept(bool on) {
 
 void RemotingImpl::Shutdown() {
   if (shut_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(nodes_mu_);
+    nodes_stop_ = true;
+  }
+  nodes_cv_.notify_all();
+  if (nodes_thread_.joinable()) nodes_thread_.join();
   if (t_last.owner == this) t_last.Reset();
   if (wake_pipe_[1] >= 0) {
     char c = 1;
@@ -661,7 +678,25 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
     internal::FreeEnvelope(e);
     return s;
   }
-  Result<Connection*> rc = ConnectCached(ref->endpoint);
+  Result<Connection*> rc = ref->lost.load(std::memory_order_acquire)
+                              ? Result<Connection*>(UnavailableError(
+                                    "the node of " + proxy->address() + " was lost"))
+                              : ConnectCached(ref->endpoint);
+  if (rc.ok()) {
+    // A PID belongs to one start of its node: it never reaches another.
+    uint64_t inc = (*rc)->peer_node().incarnation;
+    uint64_t bound = ref->incarnation.load(std::memory_order_acquire);
+    if (!ref->binds) {
+      bound = 0;
+    } else if (bound == 0 && inc != 0 && ref->incarnation.compare_exchange_strong(bound, inc)) {
+      bound = inc;  // the first node it reaches is its node
+    }
+    if (bound != 0 && inc != 0 && bound != inc) {
+      (*rc)->Release();
+      rc = UnavailableError("the node of " + proxy->address() +
+                            " restarted (a new incarnation): this PID belongs to the old one");
+    }
+  }
   if (!rc.ok()) {
     ActorCell::FailReply(e, rc.status());
     sys_->DeadLetter(e, DeadLetterReason::kUnreachable, proxy, ref->name);
@@ -809,7 +844,7 @@ ActorCell* RemotingImpl::ResolveTarget(Connection* c, std::string_view name) {
 
 ActorCell* RemotingImpl::ResolveSender(Connection* c, std::string_view address) {
   if (PID* hit = c->senders_.Find(address, [](const PID&) { return true; })) return hit->cell();
-  Result<PID> r = ActorOf(address);
+  Result<PID> r = ActorOfFrom(address, c->node_known() ? &c->peer_node() : nullptr);
   if (!r.ok()) return nullptr;
   return c->senders_.Put(address, *r).cell();
 }
@@ -941,6 +976,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
       return;
     }
     case wire::Kind::kPong:
+    case wire::Kind::kNode:  // taken by the connection before dispatch
       return;
   }
 }
@@ -1162,7 +1198,8 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
 }
 
 Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
-                                          const google::protobuf::Message& req, Duration timeout) {
+                                          const google::protobuf::Message& req, Duration timeout,
+                                          NodeId* answered_by) {
   if (internal::InActorTurn()) {
     return FailedPreconditionError("a blocking remote call from inside an actor");
   }
@@ -1170,6 +1207,7 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
   Result<Connection*> rc = Connect(endpoint);
   if (!rc.ok()) return rc.status();
   Connection* c = *rc;
+  if (answered_by != nullptr) *answered_by = c->peer_node();
   internal::ReplySlot* slot = sys_->slots().Acquire();  // two references
   int64_t deadline = SteadyNowNs() + ToNs(timeout);
   wire::Frame f;
@@ -1215,19 +1253,34 @@ Status RemotingImpl::RegisterKind(std::string kind, ActorFactory factory) {
 }
 
 PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
-                           std::string address) {
+                           std::string address, uint64_t incarnation) {
   std::lock_guard<std::mutex> lock(proxies_mu_);
   auto it = proxies_.find(address);
-  if (it != proxies_.end()) return it->second;
-  auto data = std::make_shared<ProxyData>(ProxyData{endpoint, std::string(name)});
+  if (it != proxies_.end()) {
+    auto* ref = static_cast<ProxyData*>(it->second.cell()->remote_data().get());
+    uint64_t bound = ref->incarnation.load(std::memory_order_acquire);
+    if (!ref->lost.load(std::memory_order_acquire) &&
+        (incarnation == 0 || bound == incarnation ||
+         (bound == 0 && ref->incarnation.compare_exchange_strong(bound, incarnation)))) {
+      return it->second;
+    }
+    // A PID of another start of that node: this one gets its own.
+  }
+  // A grain is found by identity, not by process: its PID follows the grain
+  // to whichever start of the node hosts it now.
+  bool grain = name.substr(0, internal::kGrainActorPrefix.size()) == internal::kGrainActorPrefix;
+  auto data = std::make_shared<ProxyData>(endpoint, std::string(name), grain ? 0 : incarnation);
+  data->binds = !grain;
   ActorCell* cell =
       ActorCell::NewProxy(sys_, sys_->NextActorId(), std::string(name), address, std::move(data));
   PID pid = cell->self();
-  proxies_.emplace(std::move(address), pid);
+  proxies_.insert_or_assign(std::move(address), pid);
   return pid;
 }
 
-Result<PID> RemotingImpl::ActorOf(std::string_view address) {
+Result<PID> RemotingImpl::ActorOf(std::string_view address) { return ActorOfFrom(address, nullptr); }
+
+Result<PID> RemotingImpl::ActorOfFrom(std::string_view address, const NodeId* from) {
   constexpr std::string_view kScheme = "akt://";
   if (address.substr(0, kScheme.size()) != kScheme) {
     return InvalidArgumentError("'" + std::string(address) + "' is not an akt:// address");
@@ -1254,7 +1307,8 @@ Result<PID> RemotingImpl::ActorOf(std::string_view address) {
   }
   if (endpoint == endpoint_) return sys_->Lookup(name);  // ourselves: no network
   if (shut_.load()) return SystemStoppedError("remoting is shut down");
-  return ProxyFor(endpoint, name, std::string(address));
+  uint64_t incarnation = from != nullptr && from->endpoint == endpoint ? from->incarnation : 0;
+  return ProxyFor(endpoint, name, std::string(address), incarnation);
 }
 
 Result<PID> RemotingImpl::Lookup(std::string_view endpoint, std::string_view name,
@@ -1262,11 +1316,12 @@ Result<PID> RemotingImpl::Lookup(std::string_view endpoint, std::string_view nam
   if (endpoint == endpoint_) return sys_->Lookup(name);
   remote::LookupRequest req;
   req.set_name(std::string(name));
-  Result<Message> r = ControlCall(std::string(endpoint), req, timeout);
+  NodeId node;
+  Result<Message> r = ControlCall(std::string(endpoint), req, timeout, &node);
   if (!r.ok()) return r.status();
   const auto* rep = r->As<remote::LookupReply>();
   if (rep == nullptr) return Status(StatusCode::kProtocolError, "unexpected answer to a lookup");
-  return ActorOf(rep->address());
+  return ActorOfFrom(rep->address(), &node);
 }
 
 Result<PID> RemotingImpl::SpawnRemote(std::string_view endpoint, std::string_view name,
@@ -1290,11 +1345,12 @@ Result<PID> RemotingImpl::SpawnRemote(std::string_view endpoint, std::string_vie
     d->set_type(std::string(dep->TypeName()));
     d->set_data(*bytes);
   }
-  Result<Message> r = ControlCall(std::string(endpoint), req, timeout);
+  NodeId node;
+  Result<Message> r = ControlCall(std::string(endpoint), req, timeout, &node);
   if (!r.ok()) return r.status();
   const auto* rep = r->As<remote::SpawnReply>();
   if (rep == nullptr) return Status(StatusCode::kProtocolError, "unexpected answer to a spawn");
-  return ActorOf(rep->address());
+  return ActorOfFrom(rep->address(), &node);
 }
 
 Status RemotingImpl::Lifecycle(const PID& pid, int op, Duration timeout) {

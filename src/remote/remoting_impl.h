@@ -26,10 +26,20 @@ struct RemoteStatsAtomics {
       protocol_errors{0}, error_replies{0}, io_handoffs{0};
 };
 
+// A random, non-zero incarnation for a node that starts now.
+uint64_t NewIncarnation();
+
 // What a proxy cell stands for.
 struct ProxyData {
+  ProxyData(std::string e, std::string n, uint64_t inc)
+      : endpoint(std::move(e)), name(std::move(n)), incarnation(inc) {}
   std::string endpoint;  // host:port
   std::string name;      // actor name on that node
+  // The node incarnation it belongs to; 0 until the first connection it
+  // uses (a PID made from a bare address binds to whichever it reaches).
+  std::atomic<uint64_t> incarnation;
+  std::atomic<bool> lost{false};  // its node was lost: refuses everything
+  bool binds = true;              // false for grains (set before it is shared)
 };
 
 class RemotingImpl final : public internal::RemoteHooks {
@@ -55,6 +65,12 @@ class RemotingImpl final : public internal::RemoteHooks {
   void HandleFrame(remote::Connection* c, const remote::wire::Frame& f);
   void Deliver(remote::Pending& p, Result<Message> answer);
   void OnConnectionClosed(remote::Connection* c, const Status& why);
+  // Node identity (src/remote/nodes.cc). A connection whose peer became
+  // known calls NodeUp once, and NodeDown once when it closes.
+  const NodeId& self_node() const { return self_; }
+  void NodeUp(remote::Connection* c);
+  void NodeDown(remote::Connection* c, const Status& why);
+  std::vector<NodeId> ConnectedNodes() const;
   // Connections keep the impl alive (they may outlive Shutdown briefly).
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
@@ -66,6 +82,9 @@ class RemotingImpl final : public internal::RemoteHooks {
   uint16_t port() const { return port_; }
   Status RegisterKind(std::string kind, ActorFactory factory);
   Result<PID> ActorOf(std::string_view address);
+  // `from`: the node the address came from (a reply, a sender): a PID of
+  // that node belongs to that incarnation.
+  Result<PID> ActorOfFrom(std::string_view address, const NodeId* from);
   Result<PID> Lookup(std::string_view endpoint, std::string_view name, Duration timeout);
   Result<PID> SpawnRemote(std::string_view endpoint, std::string_view name, std::string_view kind,
                           const RemoteSpawnOptions& options, Duration timeout);
@@ -97,14 +116,27 @@ class RemotingImpl final : public internal::RemoteHooks {
   void SetDeferAccept(bool on);
   // Hands a loop to another of its threads when an inline turn runs long.
   void WatchdogLoop();
-  PID ProxyFor(const std::string& endpoint, std::string_view name, std::string address);
+  // `incarnation`: the node the PID came from (0: not known yet).
+  PID ProxyFor(const std::string& endpoint, std::string_view name, std::string address,
+               uint64_t incarnation = 0);
+  // Nodes: re-dials a node whose last connection closed, declares it lost
+  // after node_lost_after; LoseNode ends the watches of its actors.
+  struct NodeEntry {
+    NodeId id;
+    int conns = 0;
+    int64_t down_since_ns = 0;  // conns == 0 since then
+    Status reason;
+    bool lost = false;
+  };
+  void NodesLoop();
+  void LoseNode(const NodeId& id, const Status& why);
   internal::ActorCell* ResolveTarget(remote::Connection* c, std::string_view name);
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
                       Message* out);
   void HandleControl(remote::Connection* c, const remote::wire::Frame& f);
   Result<Message> ControlCall(const std::string& endpoint, const google::protobuf::Message& req,
-                              Duration timeout);
+                              Duration timeout, NodeId* answered_by = nullptr);
   const std::string& SenderAddress(internal::ActorCell* cell);
 
   ActorSystem& system_;
@@ -144,6 +176,14 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::mutex proxies_mu_;
   std::unordered_map<std::string, PID> proxies_;        // by address
   std::unordered_map<std::string, PID> grain_proxies_;  // by "endpoint|kind/name"
+
+  NodeId self_;
+  mutable std::mutex nodes_mu_;
+  std::unordered_map<std::string, NodeEntry> nodes_;      // by NodeKey (endpoint#incarnation)
+  std::unordered_map<std::string, uint64_t> current_;     // endpoint -> newest incarnation seen
+  std::thread nodes_thread_;
+  std::condition_variable nodes_cv_;
+  bool nodes_stop_ = false;  // nodes_mu_
 
   std::mutex endpoints_mu_;
   std::unordered_map<std::string, std::unique_ptr<Endpoint>> endpoints_;

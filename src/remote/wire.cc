@@ -37,7 +37,26 @@ std::string_view View(const uint8_t* p, std::size_t n) {
 
 }  // namespace
 
-bool ValidKind(uint8_t k) { return k >= 1 && k <= 6; }
+bool ValidKind(uint8_t k) { return k >= 1 && k <= 7; }
+
+std::string EncodeNodeBody(const NodeBody& b) {
+  std::string out(10 + b.endpoint.size(), '\0');
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  Put64(p, b.incarnation);
+  Put16(p + 8, static_cast<uint16_t>(b.endpoint.size()));
+  if (!b.endpoint.empty()) std::memcpy(p + 10, b.endpoint.data(), b.endpoint.size());
+  return out;
+}
+
+bool DecodeNodeBody(std::string_view payload, NodeBody* out) {
+  if (payload.size() < 10) return false;
+  auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  uint16_t n = Get16(p + 8);
+  if (payload.size() != 10u + n || n == 0 || out == nullptr) return false;
+  out->incarnation = Get64(p);
+  out->endpoint.assign(payload.data() + 10, n);
+  return out->incarnation != 0;
+}
 
 DecodeStatus DecodeFrame(const uint8_t* data, std::size_t size, std::size_t max_frame, Frame* out,
                          std::size_t* consumed, std::string* error) {

@@ -11,9 +11,13 @@
 
 namespace akt::remote::wire {
 
+// The frame layout version, in every frame's header: 1 in protocol
+// versions 1 and 2 (version 2 adds the NODE kind and nothing else).
 constexpr uint8_t kVersion = 1;
+// The protocol versions this node speaks (the hello negotiates one).
 constexpr uint8_t kMinVersion = 1;
-constexpr uint8_t kMaxVersion = 1;
+constexpr uint8_t kMaxVersion = 2;
+constexpr uint8_t kNodeIdVersion = 2;  // the first with NODE frames
 constexpr std::size_t kLengthSize = 4;
 constexpr std::size_t kHeaderSize = 32;  // including the length field
 constexpr std::size_t kFixedAfterLength = kHeaderSize - kLengthSize;  // 28
@@ -26,8 +30,20 @@ enum class Kind : uint8_t {
   kError = 4,  // failure answer (payload: u32 code + UTF-8 text)
   kPing = 5,   // liveness probe; answered by kPong with the same id
   kPong = 6,
+  kNode = 7,   // protocol version 2: the sender's node identity, first frame
 };
+// Valid under the highest protocol version; a connection that negotiated
+// version 1 refuses kNode itself.
 bool ValidKind(uint8_t k);
+
+// The payload of a NODE frame: u64 incarnation, u16 endpoint length, the
+// endpoint ("host:port" the sender serves on).
+struct NodeBody {
+  uint64_t incarnation = 0;
+  std::string endpoint;
+};
+std::string EncodeNodeBody(const NodeBody& b);
+bool DecodeNodeBody(std::string_view payload, NodeBody* out);
 
 // Flags (u16). Unknown flags are an error in version 1.
 constexpr uint16_t kFlagNone = 0;

@@ -73,25 +73,38 @@ TEST(RemoteProcess, AsksInFlightFailWhenTheProcessDies) {
   me.Stop();
 }
 
-TEST(RemoteProcess, ReconnectsWhenTheNodeComesBack) {
+// A PID belongs to one start (incarnation) of its node: once the process at
+// that endpoint is a new one, the old PID is refused (kUnavailable, a dead
+// letter kUnreachable), never delivered to the newcomer; an address resolved
+// again reaches the new process.
+TEST(RemoteProcess, APidOfAKilledNodeNeverReachesTheProcessThatReplacesIt) {
   uint16_t port;
   Node me = Node::Start("client3");
+  Result<PID> old = Status(StatusCode::kInternal, "not looked up");
   {
     NodeProcess node;
     ASSERT_NE(node.port(), 0);
     port = node.port();
-    Result<PID> echo = me.remoting->Lookup(node.endpoint(), "echo");
-    ASSERT_TRUE(echo.ok());
+    old = me.remoting->Lookup(node.endpoint(), "echo");
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE(old->Ask<akt::test::Pong>(MakePing(0), 2s).ok());
     node.Kill();
   }
-  std::string ep = "127.0.0.1:" + std::to_string(port);
-  Result<PID> echo = me.remoting->ActorOf("akt://node@" + ep + "/echo");
-  ASSERT_TRUE(echo.ok());
-  EXPECT_EQ(echo->Ask(MakePing(1), 2s).status().code(), StatusCode::kUnavailable);
+  std::string address = "akt://node@127.0.0.1:" + std::to_string(port) + "/echo";
+  EXPECT_EQ(old->Ask(MakePing(1), 2s).status().code(), StatusCode::kUnavailable);
   NodeProcess again({"--port", std::to_string(port)});
   ASSERT_EQ(again.port(), port);
-  // After the backoff, the same PID works again over a new connection.
-  EXPECT_TRUE(WaitUntil([&] { return echo->Ask<akt::test::Pong>(MakePing(2), 2s).ok(); }, 10000ms));
+  // Remoting dials the node again, meets the new incarnation and lets the
+  // old one go; an address resolved from then on reaches the new process.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        Result<PID> fresh = me.remoting->ActorOf(address);
+        return fresh.ok() && fresh->Ask<akt::test::Pong>(MakePing(2), 2s).ok();
+      },
+      10000ms));
+  Result<Message> refused = old->Ask(MakePing(3), 2s);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_FALSE(old->IsRunning());
   me.Stop();
 }
 
