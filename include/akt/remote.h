@@ -100,7 +100,7 @@ struct NodeId {
   std::string ToString() const;
 };
 
-// On the system's event stream (system.events().Subscribe<akt::NodeConnected>).
+// On the system's event stream (system.Events().Subscribe(...)).
 // Per node, in this order: NodeConnected when the first connection to it
 // (either way) is open; NodeDisconnected when the last one closed; then
 // either NodeConnected again (it came back within node_lost_after) or
