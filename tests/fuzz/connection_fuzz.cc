@@ -165,19 +165,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   if (raw) {
     stream = rest;
   } else {
+    // Odd sizes speak protocol version 2: the harness's NODE frame first,
+    // then the fuzzed frames; even sizes speak version 1.
+    bool v2 = (size & 1) != 0;
     wire::ClientHello h;
     h.codecs = {static_cast<uint8_t>(codec)};
     h.system = "fuzzer";
+    h.max_version = v2 ? 2 : 1;
     stream = wire::EncodeClientHello(h);
     std::size_t keep = corrupt_tail ? rest.size() - rest.size() / 4 : rest.size();
     plain = rest.substr(0, keep);
+    std::string framed = plain;
+    if (v2) {
+      wire::Frame node;
+      node.kind = wire::Kind::kNode;
+      std::string body = wire::EncodeNodeBody({0xf022, "127.0.0.1:1"});
+      std::string head(wire::EncodedSize(node, body.size()) - body.size(), '\0');
+      wire::EncodeHead(node, body.size(), reinterpret_cast<uint8_t*>(head.data()));
+      framed = head + body + plain;
+    }
     std::unique_ptr<remote::Encoder> enc = remote::MakeEncoder(codec);
     std::string body;
     if (enc) {
-      Check(enc->Encode(reinterpret_cast<const uint8_t*>(plain.data()), plain.size(), body).ok(),
+      Check(enc->Encode(reinterpret_cast<const uint8_t*>(framed.data()), framed.size(), body).ok(),
             "the encoder failed");
     } else {
-      body = plain;
+      body = framed;
     }
     stream += body + rest.substr(keep);
   }
