@@ -117,6 +117,12 @@ class ActorCell {
   // dead letters (kStopped). Does nothing while another thread holds the
   // scheduling flag (that thread drops them itself).
   void DropQueuedAfterStop();
+  // Neither scheduled nor in a turn (parked by backpressure counts as idle:
+  // it waits for others). Stop's drain looks at every actor.
+  bool IdleForDrain() const {
+    uint32_t s = sched_.load(std::memory_order_seq_cst);
+    return s == 0 || s == kParked;
+  }
   // Stop() timed out and no turn runs any more: this actor, which never got
   // to stop, terminates now without PostStop (watchers and the parent are
   // told, its queued messages go to dead letters). Children first.

@@ -27,10 +27,6 @@ class Dispatcher {
   virtual void SubmitSpread(ActorCell* cell) { Submit(cell); }
   // Deterministic dispatchers only: runs one turn; false if nothing was runnable.
   virtual bool RunOne() { return false; }
-  // True when no cell submitted here is runnable or in a turn (one look;
-  // a caller that needs certainty looks twice). Turns a remoting I/O thread
-  // runs itself are not seen. Stop() uses it to drain.
-  virtual bool Quiescent() const = 0;
   virtual bool deterministic() const { return false; }
 };
 

@@ -164,19 +164,33 @@ bool SystemImpl::Drain() {
     }
     return false;
   }
-  // Quiescent twice in a row, a moment apart: a cell handed between threads
-  // at the first look has shown up by the second.
+  // Quiescent twice in a row, a moment apart: a message handed between
+  // threads at the first look has shown up by the second.
   TimePoint until = Clock::now() + options_.drain_timeout;
   Duration pause = std::chrono::microseconds(20);
   int quiet = 0;
   for (;;) {
-    quiet = dispatcher_->Quiescent() ? quiet + 1 : 0;
+    quiet = Quiescent() ? quiet + 1 : 0;
     if (quiet == 2) return true;
     TimePoint now = Clock::now();
     if (now >= until) return false;
     std::this_thread::sleep_for(std::min(pause, until - now));  // shutdown only
     pause = std::min<Duration>(pause * 2, std::chrono::milliseconds(1));
   }
+}
+
+bool SystemImpl::Quiescent() const {
+  // Walks the whole tree (unnamed actors too) at shutdown only, so the
+  // message paths pay nothing for it; it also sees turns a remoting I/O
+  // thread runs itself.
+  std::vector<PID> todo = root_->Children();
+  while (!todo.empty()) {
+    PID pid = std::move(todo.back());
+    todo.pop_back();
+    if (!pid.cell()->IdleForDrain()) return false;
+    for (PID& child : pid.cell()->Children()) todo.push_back(std::move(child));
+  }
+  return true;
 }
 
 void SystemImpl::DropQueuedOfUnstoppedActors() {

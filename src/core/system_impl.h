@@ -150,6 +150,8 @@ class SystemImpl {
   // Stop's drain: true once nothing is runnable or in a turn, false when
   // drain_timeout passed first.
   bool Drain();
+  // No actor is scheduled or in a turn (one look).
+  bool Quiescent() const;
   // After a shutdown timeout, once the workers are joined.
   void DropQueuedOfUnstoppedActors();
 

@@ -34,17 +34,7 @@ struct Worker {
   std::atomic<int64_t> seen_at_ns{0};
   std::atomic<uint32_t> parked{0};  // futex word: 1 while parked
   std::thread thread;
-  // Written by this worker only (a plain store each, no read-modify-write):
-  // cells it submitted, and turns it ended with the cell going idle. The
-  // sums over all workers (plus external_submitted_) tell Quiescent()
-  // whether any cell is still queued or in a turn.
-  alignas(64) std::atomic<uint64_t> submitted{0};
-  std::atomic<uint64_t> finished{0};
 };
-
-inline void Bump(std::atomic<uint64_t>& counter) {
-  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-}
 
 thread_local Worker* t_worker = nullptr;
 thread_local WorkStealingDispatcher* t_dispatcher = nullptr;
@@ -91,21 +81,9 @@ class WorkStealingDispatcher final : public Dispatcher {
     global_.clear();
   }
 
-  bool Quiescent() const override {
-    // Every finish happens after its submit: reading all the finishes first
-    // and then all the submits can miss a finish but never a submit of one
-    // it saw. Equal sums: nothing submitted is still queued or running.
-    uint64_t finished = 0;
-    for (auto& w : workers_) finished += w->finished.load(std::memory_order_acquire);
-    uint64_t submitted = external_submitted_.load(std::memory_order_acquire);
-    for (auto& w : workers_) submitted += w->submitted.load(std::memory_order_acquire);
-    return submitted == finished;
-  }
-
   void Submit(ActorCell* cell) override {
     Worker* w = t_worker;
     if (w != nullptr && t_dispatcher == this) {
-      Bump(w->submitted);
       ActorCell* prev = w->next.exchange(cell, std::memory_order_acq_rel);
       if (prev == nullptr) return;  // this worker runs it right after its turn
       PushLocal(w, prev);
@@ -115,7 +93,6 @@ class WorkStealingDispatcher final : public Dispatcher {
     } else {
       {
         std::lock_guard<std::mutex> lock(global_mu_);
-        external_submitted_.fetch_add(1, std::memory_order_release);
         global_.push_back(cell);
         global_size_.fetch_add(1, std::memory_order_relaxed);
       }
@@ -127,11 +104,9 @@ class WorkStealingDispatcher final : public Dispatcher {
   void SubmitSpread(ActorCell* cell) override {
     Worker* w = t_worker;
     if (w != nullptr && t_dispatcher == this) {
-      Bump(w->submitted);
       PushLocal(w, cell);
     } else {
       std::lock_guard<std::mutex> lock(global_mu_);
-      external_submitted_.fetch_add(1, std::memory_order_release);
       global_.push_back(cell);
       global_size_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -278,7 +253,6 @@ class WorkStealingDispatcher final : public Dispatcher {
           if (w->next.load(std::memory_order_relaxed) == nullptr) continue;
           WakeIfNeeded();
         } else {
-          Bump(w->finished);
           c->Release();
         }
         continue;
@@ -332,7 +306,6 @@ class WorkStealingDispatcher final : public Dispatcher {
   std::mutex global_mu_;
   std::deque<ActorCell*> global_;
   std::atomic<int> global_size_{0};
-  std::atomic<uint64_t> external_submitted_{0};  // Submit from other threads
   std::atomic<int> spinning_{0};
   int max_spinning_ = 1;
   int64_t steal_after_ns_ = 20000;
@@ -368,27 +341,20 @@ class ManualDispatcher final : public Dispatcher {
       if (queue_.empty()) return false;
       c = queue_.front();
       queue_.pop_front();
-      running_++;
     }
-    bool again = c->RunTurn();
-    {
+    if (c->RunTurn()) {
       std::lock_guard<std::mutex> lock(mu_);
-      running_--;
-      if (again) queue_.push_back(c);
+      queue_.push_back(c);
+    } else {
+      c->Release();
     }
-    if (!again) c->Release();
     return true;
   }
   bool deterministic() const override { return true; }
-  bool Quiescent() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return queue_.empty() && running_ == 0;
-  }
 
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::deque<ActorCell*> queue_;
-  int running_ = 0;  // turns under way (RunOne may nest)
 };
 
 }  // namespace
