@@ -42,6 +42,11 @@ namespace akt {
 
 class ActorSystem;
 
+// akt's stable 64-bit hash of a byte string: fixed forever (the same value
+// in every build, process and machine), fast for short keys. 8-byte
+// little-endian words through murmur3's 64-bit finaliser; see grains.cc.
+uint64_t StableHash64(std::string_view bytes);
+
 // A grain's identity: its kind and its name. Kind: 1..63 characters of
 // [A-Za-z0-9_.-]; name: 1 or more characters of [A-Za-z0-9_.:@=+-]; the
 // whole "kind/name" at most 255 characters. The string form is built once.
@@ -55,8 +60,9 @@ class GrainIdentity {
   std::string_view name() const { return std::string_view(text_).substr(kind_len_ + 1); }
   // "kind/name", cached.
   const std::string& String() const { return text_; }
-  // Hash of String(), computed once.
-  std::size_t hash() const { return hash_; }
+  // A stable 64-bit hash of String(), computed once: the same value in every
+  // build, process and machine (placement depends on it; StableHash64).
+  uint64_t hash() const { return hash_; }
 
   friend bool operator==(const GrainIdentity& a, const GrainIdentity& b) {
     return a.text_ == b.text_;
@@ -65,14 +71,14 @@ class GrainIdentity {
 
  private:
   GrainIdentity(std::string text, std::size_t kind_len)
-      : text_(std::move(text)), kind_len_(kind_len), hash_(std::hash<std::string>()(text_)) {}
+      : text_(std::move(text)), kind_len_(kind_len), hash_(StableHash64(text_)) {}
   std::string text_;
   std::size_t kind_len_ = 0;
-  std::size_t hash_ = 0;
+  uint64_t hash_ = 0;
 };
 
 struct GrainIdentityHash {
-  std::size_t operator()(const GrainIdentity& id) const { return id.hash(); }
+  std::size_t operator()(const GrainIdentity& id) const { return static_cast<std::size_t>(id.hash()); }
 };
 
 struct GrainOptions {

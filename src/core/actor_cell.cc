@@ -23,10 +23,6 @@ constexpr uint64_t kBackpressureLow = 8192;
 
 // The cell whose turn runs on this thread, if any.
 thread_local ActorCell* t_current = nullptr;
-
-int64_t DurationNs(Duration d) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-}
 }  // namespace
 
 namespace {
@@ -852,7 +848,7 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
   if (to.cell() == nullptr) {
     system_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, "<empty PID>");
   } else {
-    SendDeadline d(to.cell()->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
+    SendDeadline d(to.cell()->is_remote() ? SteadyNowNs() + ToNs(timeout) : 0);
     to.cell()->PostUser(e).IgnoreError();  // a failure comes back as an error reply
   }
   if (deadline < x.armed_deadline) ArmRequestTimer(deadline);

@@ -27,6 +27,11 @@ inline int64_t SteadyNowNs() {
       .count();
 }
 
+// A duration in nanoseconds (the one conversion every layer uses).
+inline int64_t ToNs(Duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
 // Nanoseconds per CycleNow tick, measured against steady_clock since the
 // first call (the longer the process runs, the more exact).
 double NanosPerCycle();

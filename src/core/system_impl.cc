@@ -11,11 +11,6 @@
 namespace akt::internal {
 
 namespace {
-int64_t DurationNs(Duration d) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-}
-}  // namespace
-namespace {
 
 class RootActor final : public Actor {
  public:
@@ -487,7 +482,7 @@ Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout
   e->slot = slot;  // the envelope's reference
   TimePoint deadline = Now() + timeout;
   {
-    SendDeadline d(target->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
+    SendDeadline d(target->is_remote() ? SteadyNowNs() + ToNs(timeout) : 0);
     target->PostUser(e).IgnoreError();  // a refusal already failed the slot
   }
   Result<Message> r = AwaitReply(slot, deadline, ask_spin(target));
@@ -515,7 +510,7 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
   slots.reserve(msgs.size());
   {
   DeferWrites batch;  // a remote target gets the whole batch in one write
-  SendDeadline d(target->is_remote() ? SteadyNowNs() + DurationNs(timeout) : 0);
+  SendDeadline d(target->is_remote() ? SteadyNowNs() + ToNs(timeout) : 0);
   for (Message& m : msgs) {
     ReplySlot* slot = slots_.Acquire();
     Envelope* e = NewEnvelope();

@@ -89,5 +89,21 @@ class GrainRegistry : public Service {
 Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e);
 Result<PID> ActivateGrainByIdentity(SystemImpl* sys, std::string_view kind, std::string_view name);
 constexpr std::string_view kGrainActorPrefix = "grain:";
+// The one place the wire name of a grain is built and read:
+// "grain:<kind>/<name>".
+inline bool IsGrainActorName(std::string_view actor_name) {
+  return actor_name.substr(0, kGrainActorPrefix.size()) == kGrainActorPrefix;
+}
+inline std::string GrainActorName(std::string_view kind, std::string_view name) {
+  std::string out(kGrainActorPrefix);
+  out.append(kind).append("/").append(name);
+  return out;
+}
+inline std::string GrainActorName(const GrainIdentity& id) {
+  return GrainActorName(id.kind(), id.name());
+}
+// kNotFound when `actor_name` is not a grain's; kInvalidArgument when its
+// identity does not parse.
+Result<GrainIdentity> ParseGrainActorName(std::string_view actor_name);
 
 }  // namespace akt::internal

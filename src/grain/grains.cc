@@ -207,19 +207,38 @@ std::shared_ptr<Extension> GrainActivation::GetExtension(std::string_view id) co
   return ctx_->system().GetExtension(id);
 }
 
+namespace {
+
+uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+uint64_t LoadLe(const unsigned char* p, std::size_t n) {
+  uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+uint64_t StableHash64(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::size_t n = bytes.size();
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(n) * 0xC2B2AE3D27D4EB4Full);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) h = Mix64(h ^ LoadLe(p + i, 8));
+  return Mix64(h ^ LoadLe(p + i, n - i) ^ (static_cast<uint64_t>(n - i) << 56));
+}
+
 namespace internal {
 
 namespace {
 
-std::string DescribeException(std::exception_ptr p) {
-  try {
-    std::rethrow_exception(p);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
-}
 
 
 }  // namespace
@@ -283,10 +302,10 @@ class GrainActor final : public Actor {
       if (e->expects_reply()) {
         ActorCell::FailReply(e, Status(StatusCode::kActorFailed,
                                        "grain " + id_.String() + " failed: " +
-                                           DescribeException(std::current_exception())));
+                                           DescribeError(std::current_exception())));
       } else {
         rc.logger().Log(LogLevel::kWarn, "grain " + id_.String() + " failed on a tell: " +
-                                             DescribeException(std::current_exception()));
+                                             DescribeError(std::current_exception()));
       }
     }
     t_slots.Release(slot);
@@ -303,7 +322,7 @@ class GrainActor final : public Actor {
         }
       } catch (...) {
         ctx.logger().Log(LogLevel::kWarn, "OnDeactivate of grain " + id_.String() + " threw: " +
-                                              DescribeException(std::current_exception()));
+                                              DescribeError(std::current_exception()));
       }
     }
     grain_.reset();
@@ -323,7 +342,7 @@ class GrainActor final : public Actor {
         g = factory_();
       } catch (...) {
         last = Status(StatusCode::kActivationFailed,
-                      "grain factory threw: " + DescribeException(std::current_exception()));
+                      "grain factory threw: " + DescribeError(std::current_exception()));
         continue;
       }
       if (!g) {
@@ -336,7 +355,7 @@ class GrainActor final : public Actor {
         last = g->OnActivate(a);
       } catch (...) {
         last = Status(StatusCode::kActivationFailed,
-                      "OnActivate threw: " + DescribeException(std::current_exception()));
+                      "OnActivate threw: " + DescribeError(std::current_exception()));
       }
       if (last.ok() && Clock::now() - start > options_.activation_timeout) {
         last = TimeoutError("OnActivate took longer than the activation timeout");
@@ -550,10 +569,13 @@ std::vector<GrainIdentity> GrainRegistry::Relocatable() {
   return out;
 }
 
+Result<GrainIdentity> ParseGrainActorName(std::string_view actor_name) {
+  if (!IsGrainActorName(actor_name)) return NotFoundError("not a grain");
+  return GrainIdentity::Parse(actor_name.substr(kGrainActorPrefix.size()));
+}
+
 Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e) {
-  Result<GrainIdentity> id = actor_name.substr(0, kGrainActorPrefix.size()) == kGrainActorPrefix
-                                 ? GrainIdentity::Parse(actor_name.substr(kGrainActorPrefix.size()))
-                                 : Result<GrainIdentity>(NotFoundError("not a grain"));
+  Result<GrainIdentity> id = ParseGrainActorName(actor_name);
   if (!id.ok()) {
     ActorCell::FailReply(e, id.status());
     FreeEnvelope(e);

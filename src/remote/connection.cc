@@ -393,7 +393,7 @@ void Connection::BeginFailing(std::string why) {
   owner_->stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
   fail_reason_ = std::move(why);
   int64_t linger =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(owner_->options().error_linger).count();
+      internal::ToNs(owner_->options().error_linger);
   fail_deadline_ns_ = SteadyNowNs() + linger;
   fail_hard_deadline_ns_ = fail_deadline_ns_ + linger + 1000000000;
   failing_.store(true, std::memory_order_seq_cst);
@@ -942,12 +942,12 @@ void IoLoop::Reap(Connection* c) {
 
 void IoLoop::Sweep(int64_t now_ns) {
   const RemoteOptions& o = owner_->options();
-  int64_t idle = std::chrono::duration_cast<std::chrono::nanoseconds>(o.idle_timeout).count();
-  int64_t hs = std::chrono::duration_cast<std::chrono::nanoseconds>(o.handshake_timeout).count();
+  int64_t idle = internal::ToNs(o.idle_timeout);
+  int64_t hs = internal::ToNs(o.handshake_timeout);
   int64_t hb_interval =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(o.heartbeat_interval).count();
+      internal::ToNs(o.heartbeat_interval);
   int64_t hb_timeout =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(o.heartbeat_timeout).count();
+      internal::ToNs(o.heartbeat_timeout);
   int64_t next = now_ns + 100000000;
   std::vector<Connection*> dead;
   for (Connection* c : conns_) {
@@ -1003,9 +1003,9 @@ bool IoLoop::Drive() {
   next_sweep_ns_ = SteadyNowNs();
   const RemoteOptions& o = owner_->options();
   const bool inline_runs = o.run_actors_on_io_threads;
-  const int64_t spin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.io_spin).count();
+  const int64_t spin_ns = internal::ToNs(o.io_spin);
   const int64_t hs_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(o.handshake_timeout).count();
+      internal::ToNs(o.handshake_timeout);
   int64_t last_event_ns = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     // Right after traffic, poll without sleeping for a little while: the

@@ -25,8 +25,6 @@ std::string NodeKey(const NodeId& id) {
   return id.endpoint + "#" + inc;
 }
 
-int64_t Ns(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
-
 }  // namespace
 
 std::string NodeId::ToString() const {
@@ -118,7 +116,7 @@ void RemotingImpl::NodesLoop() {
   // that comes up calls NodeUp and ends its down time); one not back within
   // node_lost_after is lost. Dialing blocks for up to connect_timeout, so it
   // runs here, on its own thread, never on an I/O loop.
-  const int64_t lost_after = Ns(options_.node_lost_after);
+  const int64_t lost_after = internal::ToNs(options_.node_lost_after);
   const Duration period = std::clamp<Duration>(options_.node_lost_after / 8,
                                                std::chrono::milliseconds(5),
                                                std::chrono::milliseconds(250));

@@ -64,13 +64,13 @@ using internal::ActorCell;
 using internal::Envelope;
 using internal::ReplyKind;
 using internal::SteadyNowNs;
+using internal::ToNs;
 using remote::Connection;
 using remote::Pending;
 namespace wire = remote::wire;
 
 namespace {
 
-int64_t ToNs(Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
 
 thread_local std::vector<std::pair<std::string, std::string>> t_scope_headers;
 const Headers kNoHeaders;
@@ -922,7 +922,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         // A refused ask is answered with an error by PostUser itself.
         if (target->TryPostUser(e, &st)) return;  // else it terminated just now
       }
-      if (f.target.substr(0, internal::kGrainActorPrefix.size()) == internal::kGrainActorPrefix) {
+      if (internal::IsGrainActorName(f.target)) {
         // A grain: activated here on demand (again, if it just deactivated).
         Status st = internal::DeliverToGrainByActorName(sys_, f.target, e);
         if (!st.ok() && !ask) c->Refuse(f.correlation, st);
@@ -1118,8 +1118,7 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
       return;
     }
     remote::LookupReply out;
-    out.set_address(prefix_ + std::string(internal::kGrainActorPrefix) + req->kind() + "/" +
-                    req->name());
+    out.set_address(prefix_ + internal::GrainActorName(req->kind(), req->name()));
     reply(out);
     return;
   }
@@ -1268,7 +1267,7 @@ PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
   }
   // A grain is found by identity, not by process: its PID follows the grain
   // to whichever start of the node hosts it now.
-  bool grain = name.substr(0, internal::kGrainActorPrefix.size()) == internal::kGrainActorPrefix;
+  bool grain = internal::IsGrainActorName(name);
   auto data = std::make_shared<ProxyData>(endpoint, std::string(name), grain ? 0 : incarnation);
   data->binds = !grain;
   ActorCell* cell =
@@ -1412,7 +1411,7 @@ Result<PID> RemotingImpl::LazyGrainPid(std::string_view endpoint, const GrainIde
   Result<Connection*> c = ConnectCached(std::string(endpoint));
   if (!c.ok()) return c.status();
   std::string address = "akt://" + (*c)->peer_system() + "@" + std::string(endpoint) + "/" +
-                        std::string(internal::kGrainActorPrefix) + id.String();
+                        internal::GrainActorName(id);
   (*c)->Release();
   Result<PID> pid = ActorOf(address);
   if (pid.ok()) {

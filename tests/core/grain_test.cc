@@ -578,3 +578,22 @@ TEST(GrainDeterministic, AskGrainRunsTheSystemToItsAnswer) {
 
 }  // namespace
 }  // namespace akt::test
+
+namespace akt {
+namespace {
+
+// Placement depends on it: the hash of an identity is the same in every
+// build, process and machine. These values are fixed forever (computed once
+// from the specification in akt/grain.h); a change to the function fails here.
+TEST(GrainIdentityHash, IsStableAcrossBuildsAndProcesses) {
+  EXPECT_EQ(StableHash64(""), 0x9ca066f1a4ab2eeaull);
+  EXPECT_EQ(StableHash64("k/n"), 0xf9189cc2785895aaull);
+  EXPECT_EQ(GrainIdentity::Make("counter", "a")->hash(), 0x92588628055ea394ull);
+  EXPECT_EQ(GrainIdentity::Make("account", "alice-0001")->hash(), 0xef068b618e2d19e3ull);
+  // Every byte counts, and so does the length.
+  EXPECT_NE(StableHash64("account/alice-0001"), StableHash64("account/alice-0002"));
+  EXPECT_NE(StableHash64(std::string_view("ab\0", 3)), StableHash64("ab"));
+}
+
+}  // namespace
+}  // namespace akt
