@@ -37,6 +37,8 @@ class ReplySlot {
   Result<Message> Wait(TimePoint deadline, Duration spin, bool (*pump)(void*) = nullptr,
                        void* pump_arg = nullptr);
   bool done() const;
+  // A waiter is asleep on the futex (tests: the wake-up path is taken).
+  bool sleeping() const { return state_.load(std::memory_order_acquire) == kSleeping; }
 
   void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Release();

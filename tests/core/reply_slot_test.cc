@@ -103,12 +103,21 @@ TEST(ReplySlot, ExactlyOneOfReplyErrorAndTimeoutWinsUnderRaces) {
 TEST(ReplySlot, BlockedWaiterIsWokenByAReplyFromAnotherThread) {
   SlotPool pool(4);
   ReplySlot* s = pool.Acquire();
+  std::atomic<bool> saw_sleeping{false};
   std::thread replier([&] {
-    std::this_thread::sleep_for(20ms);  // make the waiter go to sleep on the futex
+    // Complete only once the waiter sleeps on the futex: the wake-up is what
+    // is tested (a lost wake-up would leave it asleep until the deadline).
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (!s->sleeping() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    saw_sleeping = s->sleeping();
     s->Complete(Message(7));
   });
+  auto t0 = std::chrono::steady_clock::now();
   Result<Message> r = s->Wait(Clock::now() + 10s, 0ns);
+  auto waited = std::chrono::steady_clock::now() - t0;
   replier.join();
+  EXPECT_TRUE(saw_sleeping.load());
+  EXPECT_LT(waited, 6s);  // woken, not timed out at the 10 s deadline
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r->As<int>(), 7);
   s->Release();

@@ -310,11 +310,14 @@ TEST_F(Remote, AnAskInFlightFailsPromptlyWhenThePeerGoesAway) {
   EXPECT_TRUE(got.code() == StatusCode::kUnavailable || got.code() == StatusCode::kSystemStopped ||
               got.code() == StatusCode::kStopped)
       << got.ToString();
-  // With the peer gone, new calls fail fast with kUnavailable.
+  // With the peer gone, new calls fail fast with kUnavailable, and a tell
+  // becomes an unreachable dead letter.
+  uint64_t unreachable = a_.system->DeadLetterCount(DeadLetterReason::kUnreachable);
   Status s = p->Tell(MakePing(2));
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_EQ(a_.system->DeadLetterCount(DeadLetterReason::kUnreachable), unreachable + 1);
   Result<Message> r = p->Ask(MakePing(3), 2s);
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
-  (void)s;
 }
 
 TEST(RemoteEnable, RejectsBadOptionsAndASecondEnable) {
