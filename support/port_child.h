@@ -94,6 +94,17 @@ class PortChild {
     pid_ = -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
+  // Sends `sig` (SIGSTOP / SIGCONT: freeze and thaw it).
+  void Signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  // Freezes it and returns once it is stopped (the signal is asynchronous).
+  bool Freeze() {
+    if (pid_ <= 0) return false;
+    ::kill(pid_, SIGSTOP);
+    int st = 0;
+    return ::waitpid(pid_, &st, WUNTRACED) == pid_ && WIFSTOPPED(st);
+  }
   void Kill() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);

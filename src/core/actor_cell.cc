@@ -172,6 +172,26 @@ void ActorCell::ProxyNodeLost() {
   }
 }
 
+void ActorCell::ProxyActorStopped() {
+  std::vector<ActorCell*> watchers;
+  {
+    std::lock_guard<std::mutex> lock(StripeFor(this));
+    Extra* x = extra_.load(std::memory_order_acquire);
+    if (x == nullptr || x->node_lost) return;
+    watchers.swap(x->watchers);
+  }
+  for (ActorCell* w : watchers) {
+    Envelope* e = NewEnvelope();
+    AddRef();
+    e->msg = Terminated{PID::Adopt(this), TerminationReason::kStopped};
+    AddRef();
+    e->sender = this;
+    e->watch_notice = true;
+    w->PostUser(e, /*force=*/true).IgnoreError();
+    w->Release();
+  }
+}
+
 const std::shared_ptr<void>& ActorCell::remote_data() {
   static const std::shared_ptr<void> kNone;
   if (!remote_) return kNone;
@@ -1537,13 +1557,16 @@ void ActorCell::DrainUserToDeadLetters() {
 
 void ActorCell::AddWatcher(ActorCell* watcher) {
   {
-    std::lock_guard<std::mutex> lock(StripeFor(this));
+    std::unique_lock<std::mutex> lock(StripeFor(this));
     if (life() != Life::kTerminated) {
       Extra& x = extra();
       if (std::find(x.watchers.begin(), x.watchers.end(), watcher) == x.watchers.end()) {
         watcher->AddRef();
         x.watchers.push_back(watcher);
       }
+      lock.unlock();
+      // A remote actor: its node is asked to say when it terminates.
+      if (remote_) system_->RemoteWatched(this, true);
       return;
     }
   }
@@ -1560,6 +1583,7 @@ void ActorCell::AddWatcher(ActorCell* watcher) {
 
 void ActorCell::RemoveWatcher(ActorCell* watcher) {
   ActorCell* removed = nullptr;
+  bool last_gone = false;
   {
     std::lock_guard<std::mutex> lock(StripeFor(this));
     Extra* x = extra_.load(std::memory_order_acquire);
@@ -1568,8 +1592,10 @@ void ActorCell::RemoveWatcher(ActorCell* watcher) {
     if (it == x->watchers.end()) return;
     removed = *it;
     x->watchers.erase(it);
+    if (remote_ && x->watchers.empty()) last_gone = true;
   }
   removed->Release();
+  if (last_gone) system_->RemoteWatched(this, false);
 }
 
 void ActorCell::Watch(ActorCell* target) {

@@ -78,6 +78,10 @@ class ActorCell {
   // Proxies: the node of the actor is lost. The proxy counts as terminated;
   // every watcher gets Terminated{kNodeLost}, and so does a later Watch.
   void ProxyNodeLost();
+  // Proxies: the remote actor terminated (its node said so). Every watcher
+  // gets Terminated{kStopped}; the proxy itself stays usable (a new actor
+  // of that name on that node may take its messages).
+  void ProxyActorStopped();
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
 

@@ -33,6 +33,9 @@ class RemoteHooks : public Service {
   virtual Status Post(ActorCell* proxy, Envelope* e) = 0;
   // A lifecycle request (stop, restart, kill, reinstate) to a proxy cell.
   virtual void Control(ActorCell* proxy, SysKind kind) = 0;
+  // A watcher was added to / the last one removed from a proxy cell.
+  virtual void Watched(ActorCell* proxy) = 0;
+  virtual void Unwatched(ActorCell* proxy) = 0;
   // Runs on the receiving thread before a message from another process is
   // handled (the context propagator's extract step).
   virtual void BeforeInvoke(const RemoteMeta* meta) = 0;
@@ -129,6 +132,15 @@ class SystemImpl {
   RemoteHooks* remote_hooks() const { return services_.Get<RemoteHooks>(ServiceSlot::kRemote); }
   Status RemotePost(ActorCell* proxy, Envelope* e);
   void RemoteControl(ActorCell* proxy, SysKind kind);
+  void RemoteWatched(ActorCell* proxy, bool watched) {
+    RemoteHooks* h = remote_hooks();
+    if (h == nullptr || state() == State::kStopped) return;
+    if (watched) {
+      h->Watched(proxy);
+    } else {
+      h->Unwatched(proxy);
+    }
+  }
   void RemoteBeforeInvoke(const RemoteMeta* meta) {
     if (RemoteHooks* h = remote_hooks()) h->BeforeInvoke(meta);
   }

@@ -178,7 +178,10 @@ void RemotingImpl::LoseNode(const NodeId& id, const Status& why) {
       }
     }
   }
-  for (const PID& pid : gone) pid.cell()->ProxyNodeLost();
+  for (const PID& pid : gone) {
+    pid.cell()->ProxyNodeLost();
+    pid.cell()->RetireProxy();  // out of the map: nothing else would break its self-reference
+  }
   sys_->events().Publish(NodeLost{id, why});
 }
 

@@ -377,7 +377,7 @@ Status RemotingImpl::Start() {
     watchdog_ = std::thread([this] { WatchdogLoop(); });
   }
   nodes_thread_ = std::thread([this] { NodesLoop(); });
-  return Status();
+  return StartWatchRelay();
 }
 
 void RemotingImpl::WatchdogLoop() {
@@ -1079,6 +1079,15 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
     out.type = r.GetDescriptor()->full_name();
     if (c->Enqueue(out, &r, {}).ok()) c->FlushSoon();
   };
+  Status refused;
+  if (HandleWatchControl(c, m, &refused)) {
+    if (!refused.ok()) {
+      c->Refuse(f.correlation, refused);
+    } else {
+      reply(remote::Ack());
+    }
+    return;
+  }
   if (const auto* req = m.As<remote::SpawnRequest>()) {
     ActorFactory factory;
     {
@@ -1253,6 +1262,7 @@ Status RemotingImpl::RegisterKind(std::string kind, ActorFactory factory) {
 
 PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
                            std::string address, uint64_t incarnation) {
+  PID replaced;  // retired after the lock
   std::lock_guard<std::mutex> lock(proxies_mu_);
   auto it = proxies_.find(address);
   if (it != proxies_.end()) {
@@ -1263,7 +1273,9 @@ PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
          (bound == 0 && ref->incarnation.compare_exchange_strong(bound, incarnation)))) {
       return it->second;
     }
-    // A PID of another start of that node: this one gets its own.
+    // A PID of another start of that node: this one gets its own, and the
+    // old one leaves the map (refused from now on: its binding differs).
+    replaced = it->second;
   }
   // A grain is found by identity, not by process: its PID follows the grain
   // to whichever start of the node hosts it now.
@@ -1274,6 +1286,7 @@ PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
       ActorCell::NewProxy(sys_, sys_->NextActorId(), std::string(name), address, std::move(data));
   PID pid = cell->self();
   proxies_.insert_or_assign(std::move(address), pid);
+  if (replaced) replaced.cell()->RetireProxy();
   return pid;
 }
 

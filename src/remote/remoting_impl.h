@@ -55,6 +55,10 @@ class RemotingImpl final : public internal::RemoteHooks {
   void Control(internal::ActorCell* proxy, internal::SysKind kind) override;
   void BeforeInvoke(const internal::RemoteMeta* meta) override;
   void OnActorsStopped() override { Shutdown(); }
+  void Watched(internal::ActorCell* proxy) override;
+  void Unwatched(internal::ActorCell* proxy) override;
+  // Remote watch (src/remote/watch.cc).
+  void SendTerminatedNotice(const std::string& endpoint, const std::string& name);
   void Shutdown();
 
   // For connections.
@@ -135,6 +139,12 @@ class RemotingImpl final : public internal::RemoteHooks {
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
                       Message* out);
   void HandleControl(remote::Connection* c, const remote::wire::Frame& f);
+  // Watch, unwatch and terminated notices; false: not one of them.
+  bool HandleWatchControl(remote::Connection* c, const Message& m, Status* refused);
+  Status StartWatchRelay();
+  // A one-way control request (a TELL to $remote); dropped when the node
+  // cannot be reached.
+  void TellControl(const std::string& endpoint, const google::protobuf::Message& req);
   Result<Message> ControlCall(const std::string& endpoint, const google::protobuf::Message& req,
                               Duration timeout, NodeId* answered_by = nullptr);
   const std::string& SenderAddress(internal::ActorCell* cell);
@@ -177,6 +187,7 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::unordered_map<std::string, PID> proxies_;        // by address
   std::unordered_map<std::string, PID> grain_proxies_;  // by "endpoint|kind/name"
 
+  PID watch_relay_;  // remote watchers of this node's actors
   NodeId self_;
   mutable std::mutex nodes_mu_;
   std::unordered_map<std::string, NodeEntry> nodes_;      // by NodeKey (endpoint#incarnation)

@@ -7,6 +7,7 @@
 
 #include "akt/messages.h"
 #include "akt/remote/control.pb.h"
+#include "node_events.h"
 #include "raw_client.h"
 #include "remote_fixture.h"
 
@@ -15,53 +16,6 @@ namespace {
 
 namespace wire = remote::wire;
 using namespace std::chrono_literals;
-
-// Every node event a system publishes, in order.
-class NodeEvents {
- public:
-  explicit NodeEvents(ActorSystem& system)
-      : sub_(system.Events().Subscribe([this](const Message& m) {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (const auto* c = m.As<NodeConnected>()) log_.push_back("connected " + c->node.ToString());
-          if (const auto* d = m.As<NodeDisconnected>()) log_.push_back("disconnected " + d->node.ToString());
-          if (const auto* l = m.As<NodeLost>()) log_.push_back("lost " + l->node.ToString());
-        })) {}
-  std::vector<std::string> log() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return log_;
-  }
-  bool Saw(const std::string& line) {
-    for (const std::string& l : log()) {
-      if (l == line) return true;
-    }
-    return false;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> log_;
-  Subscription sub_;
-};
-
-// Records the Terminated messages it gets for the PID it is told to watch.
-class Watcher : public Actor {
- public:
-  struct Seen {
-    std::mutex mu;
-    std::vector<Terminated> got;
-  };
-  explicit Watcher(std::shared_ptr<Seen> seen) : seen_(std::move(seen)) {}
-  void Receive(ReceiveContext& ctx) override {
-    ctx.Match([&](const PID& target) { ctx.Watch(target); },
-              [&](const Terminated& t) {
-                std::lock_guard<std::mutex> lock(seen_->mu);
-                seen_->got.push_back(t);
-              });
-  }
-
- private:
-  std::shared_ptr<Seen> seen_;
-};
 
 RemoteOptions FastLoss() {
   RemoteOptions ro;
@@ -185,6 +139,105 @@ TEST(Nodes, ANodeWhoseConnectionClosesIsDialedAgainAndNotLost) {
   EXPECT_EQ(log[2], "connected " + id);  // dialed again by the node layer
   EXPECT_FALSE(ea.Saw("lost " + id));
   EXPECT_TRUE(echo->Ask<Pong>(MakePing(1), 2s).ok());  // the same PID, the same node
+  a.Stop();
+  b.Stop();
+}
+
+// ---- remote watch ----
+
+TEST(RemoteWatch, AWatcherHearsWhenTheRemoteActorStops) {
+  Node a = Node::Start("alpha");
+  Node b = Node::Start("beta");
+  Result<PID> echo_here = b.system->Spawn<RemoteEcho>("echo");
+  ASSERT_TRUE(echo_here.ok());
+  auto seen = std::make_shared<Watcher::Seen>();
+  Result<PID> watcher = a.system->Spawn<Watcher>("watcher", seen);
+  ASSERT_TRUE(watcher.ok());
+  Result<PID> echo = a.remoting->Lookup(b.remoting->endpoint(), "echo");
+  ASSERT_TRUE(echo.ok());
+  ASSERT_TRUE(watcher->Tell(*echo).ok());
+  // The watch is registered on beta once beta's relay watches echo: an ask
+  // after the watch request, on the same connection, has been handled after it.
+  ASSERT_TRUE(echo->Ask<Pong>(MakePing(1), 2s).ok());
+  echo_here->Stop();
+  EXPECT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(seen->mu);
+    return !seen->got.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> lock(seen->mu);
+    ASSERT_EQ(seen->got.size(), 1u);
+    EXPECT_EQ(seen->got[0].actor, *echo);
+    EXPECT_EQ(seen->got[0].reason, TerminationReason::kStopped);
+  }
+  // The node is still there: nothing was lost.
+  EXPECT_EQ(a.remoting->ConnectedNodes().size(), 1u);
+  a.Stop();
+  b.Stop();
+}
+
+TEST(RemoteWatch, WatchingARemoteNameNobodyHasEndsAtOnce) {
+  Node a = Node::Start("alpha");
+  Node b = Node::Start("beta");
+  auto seen = std::make_shared<Watcher::Seen>();
+  Result<PID> watcher = a.system->Spawn<Watcher>("watcher", seen);
+  ASSERT_TRUE(watcher.ok());
+  Result<PID> ghost = a.remoting->ActorOf("akt://beta@" + b.remoting->endpoint() + "/ghost");
+  ASSERT_TRUE(ghost.ok());
+  ASSERT_TRUE(watcher->Tell(*ghost).ok());
+  EXPECT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(seen->mu);
+    return seen->got.size() == 1 && seen->got[0].reason == TerminationReason::kStopped;
+  }));
+  a.Stop();
+  b.Stop();
+}
+
+TEST(RemoteWatch, AnUnwatchedRemoteActorsStopIsNotDelivered) {
+  Node a = Node::Start("alpha");
+  Node b = Node::Start("beta");
+  Result<PID> echo_here = b.system->Spawn<RemoteEcho>("echo");
+  ASSERT_TRUE(echo_here.ok());
+  auto seen = std::make_shared<Watcher::Seen>();
+  // Watches, then unwatches at once (in one turn), then reports.
+  struct Flip {
+    PID target;
+  };
+  class Flipper : public Actor {
+   public:
+    explicit Flipper(std::shared_ptr<Watcher::Seen> seen) : seen_(std::move(seen)) {}
+    void Receive(ReceiveContext& ctx) override {
+      ctx.Match([&](const Flip& f) {
+                  ctx.Watch(f.target);
+                  ctx.Unwatch(f.target);
+                },
+                [&](const Terminated& t) {
+                  std::lock_guard<std::mutex> lock(seen_->mu);
+                  seen_->got.push_back(t);
+                });
+    }
+
+   private:
+    std::shared_ptr<Watcher::Seen> seen_;
+  };
+  Result<PID> flipper = a.system->Spawn<Flipper>("flipper", seen);
+  ASSERT_TRUE(flipper.ok());
+  Result<PID> echo = a.remoting->Lookup(b.remoting->endpoint(), "echo");
+  ASSERT_TRUE(echo.ok());
+  ASSERT_TRUE(flipper->Tell(Flip{*echo}).ok());
+  ASSERT_TRUE(echo->Ask<Pong>(MakePing(1), 2s).ok());
+  uint64_t frames = a.remoting->Stats().frames_received;
+  echo_here->Stop();
+  // Whatever beta still sends (a notice for the watch that came and went)
+  // has arrived once alpha received more frames after a later round trip.
+  Result<PID> echo2_here = b.system->Spawn<RemoteEcho>("echo2");
+  ASSERT_TRUE(echo2_here.ok());
+  Result<PID> echo2 = a.remoting->Lookup(b.remoting->endpoint(), "echo2");
+  ASSERT_TRUE(echo2.ok());
+  ASSERT_TRUE(echo2->Ask<Pong>(MakePing(2), 2s).ok());
+  EXPECT_GT(a.remoting->Stats().frames_received, frames);
+  std::lock_guard<std::mutex> lock(seen->mu);
+  EXPECT_TRUE(seen->got.empty());
   a.Stop();
   b.Stop();
 }

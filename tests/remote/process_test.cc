@@ -1,5 +1,8 @@
 // Remoting between separate processes: the test talks to akt_remote_node,
 // a real second process, over loopback TCP.
+#include <csignal>
+
+#include "node_events.h"
 #include "port_child.h"
 #include "remote_fixture.h"
 
@@ -123,6 +126,77 @@ TEST(RemoteProcess, CompressedNodeProcessesTalk) {
     ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
     EXPECT_EQ(replies[i]->As<akt::test::Pong>()->n(), i);
   }
+  me.Stop();
+}
+
+
+// ---- faults with a real process: kill -9 and SIGSTOP ----
+
+RemoteOptions FaultOptions() {
+  RemoteOptions ro;
+  ro.heartbeat_interval = 100ms;
+  ro.heartbeat_timeout = 500ms;
+  ro.node_lost_after = 800ms;
+  ro.connect_timeout = 300ms;
+  ro.reconnect_backoff = 20ms;
+  ro.max_reconnect_backoff = 100ms;
+  return ro;
+}
+
+TEST(RemoteProcessFault, KillNineEndsTheWatchWithNodeLostAndEveryCallByItsDeadline) {
+  NodeProcess node;
+  ASSERT_NE(node.port(), 0);
+  Node me = Node::Start("watcher-node", FaultOptions());
+  NodeEvents events(*me.system);
+  auto seen = std::make_shared<Watcher::Seen>();
+  Result<PID> watcher = me.system->Spawn<Watcher>("watcher", seen);
+  ASSERT_TRUE(watcher.ok());
+  Result<PID> echo = me.remoting->Lookup(node.endpoint(), "echo");
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  ASSERT_TRUE(watcher->Tell(*echo).ok());
+  ASSERT_TRUE(echo->Ask<akt::test::Pong>(MakePing(1), 2s).ok());
+  std::vector<NodeId> peers = me.remoting->ConnectedNodes();
+  ASSERT_EQ(peers.size(), 1u);
+  NodeId peer = peers[0];
+
+  node.Kill();
+
+  // An ask right after the kill ends by its deadline, with an error.
+  auto t0 = std::chrono::steady_clock::now();
+  Result<Message> r = echo->Ask(MakePing(2), 1s);
+  EXPECT_FALSE(r.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+  EXPECT_TRUE(WaitUntil([&] { return seen->size() == 1; }, 5000ms));
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ(seen->at(0).reason, TerminationReason::kNodeLost);
+  std::vector<std::string> log = events.log();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_EQ(log[0], "connected " + peer.ToString());
+  EXPECT_EQ(log[1], "disconnected " + peer.ToString());
+  EXPECT_EQ(log.back(), "lost " + peer.ToString());
+  me.Stop();
+}
+
+TEST(RemoteProcessFault, AFrozenNodeIsNoticedByTheHeartbeatAndLost) {
+  NodeProcess node;
+  ASSERT_NE(node.port(), 0);
+  Node me = Node::Start("heartbeat-node", FaultOptions());
+  NodeEvents events(*me.system);
+  Result<PID> echo = me.remoting->Lookup(node.endpoint(), "echo");
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  ASSERT_TRUE(echo->Ask<akt::test::Pong>(MakePing(1), 2s).ok());
+  NodeId peer = me.remoting->ConnectedNodes().at(0);
+
+  ASSERT_TRUE(node.Freeze());  // the process lives, its sockets stay open, it answers nothing
+
+  auto t0 = std::chrono::steady_clock::now();
+  Result<Message> r = echo->Ask(MakePing(2), 1s);
+  EXPECT_FALSE(r.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);  // ended by its deadline
+  EXPECT_TRUE(WaitUntil([&] { return events.Saw("disconnected " + peer.ToString()); }, 5000ms));
+  EXPECT_TRUE(WaitUntil([&] { return events.Saw("lost " + peer.ToString()); }, 5000ms));
+  node.Signal(SIGCONT);
+  node.Kill();
   me.Stop();
 }
 
