@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,7 @@
 #include "akt/grain.h"
 #include "akt/spawn_options.h"
 #include "envelope.h"
+#include "grain_directory.h"
 #include "services.h"
 
 namespace akt::internal {
@@ -29,10 +31,15 @@ class GrainRegistry : public Service {
   Status RegisterKind(std::string kind, GrainFactory factory, GrainOptions defaults);
   // The active grain, or a new activation. `options` null: the kind's.
   Result<PID> GetOrActivate(const GrainIdentity& id, const GrainOptions* options);
-  // Takes ownership of `e`; hands it to the grain's current activation
-  // (activating it, and again if the one found is just deactivating). On
-  // failure the requester, if any, got the error.
-  Status Deliver(const GrainIdentity& id, Envelope* e);
+  // Takes ownership of `e`; hands it to where the directory places the
+  // grain: its activation here (activating it, and again if the one found
+  // is just deactivating), or a PID on another node. On failure the
+  // requester, if any, got the error. `here`: the sender already chose this
+  // node (a message from the wire): activate here, never forward.
+  Status Deliver(const GrainIdentity& id, Envelope* e, bool here = false);
+  // Installs the directory the cluster layer provides (null: the local
+  // one). kFailedPrecondition once a grain was activated with another.
+  Status SetDirectory(std::shared_ptr<GrainDirectory> directory);
   // Called by a deactivating grain: forgets it (if the entry still names it).
   void Forget(const GrainIdentity& id, ActorCell* cell);
   std::vector<GrainInfo> Active();
@@ -51,6 +58,7 @@ class GrainRegistry : public Service {
     GrainIdentity id;
     bool disable_relocation;
     uint64_t activations;
+    uint64_t epoch = 0;  // the directory's claim
   };
   // Keys view the identity's own string and carry its precomputed hash: a
   // lookup hashes nothing.
@@ -67,11 +75,17 @@ class GrainRegistry : public Service {
     std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> map;
   };
   Shard& ShardFor(std::size_t hash) { return shards_[(hash >> 7) % shards_.size()]; }
-  // With the shard lock held: the live activation, or a new one.
+  // With the shard lock held: the live activation, or a new one (claimed
+  // from the directory; a claim held elsewhere gives the owner's cell,
+  // unless `here`).
   Result<ActorCell*> GetOrActivateLocked(Shard& shard, const GrainIdentity& id,
-                                         const GrainOptions* options);
+                                         const GrainOptions* options, bool here = false);
+  GrainDirectory* directory() const { return directory_raw_.load(std::memory_order_acquire); }
 
   SystemImpl* sys_;
+  std::shared_ptr<GrainDirectory> directory_;       // mu_; null: local
+  std::atomic<GrainDirectory*> directory_raw_{nullptr};
+  std::atomic<bool> activated_{false};              // SetDirectory only before
   std::array<Shard, 16> shards_;
   std::mutex mu_;  // kinds and records
   std::unordered_map<std::string, Kind> kinds_;

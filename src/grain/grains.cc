@@ -454,8 +454,18 @@ Result<PID> GrainRegistry::GetOrActivate(const GrainIdentity& id, const GrainOpt
   return PID::Adopt(*cell);
 }
 
+Status GrainRegistry::SetDirectory(std::shared_ptr<GrainDirectory> directory) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (activated_.load()) {
+    return FailedPreconditionError("grains are already active: install the directory first");
+  }
+  directory_ = std::move(directory);
+  directory_raw_.store(directory_.get(), std::memory_order_release);
+  return Status();
+}
+
 Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainIdentity& id,
-                                                      const GrainOptions* options) {
+                                                      const GrainOptions* options, bool here) {
   auto it = shard.map.find(Key{id.String(), id.hash()});
   if (it != shard.map.end()) {
     if (it->second->pid.cell()->life() != ActorCell::Life::kTerminated) {
@@ -493,6 +503,19 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
       }
     }
   }
+  uint64_t epoch = 0;
+  if (GrainDirectory* dir = directory()) {
+    GrainPlacement owner;
+    Result<uint64_t> claim = dir->Claim(id, &owner);
+    if (claim.ok()) {
+      epoch = *claim;
+    } else if (claim.status().code() == StatusCode::kAlreadyExists && !here && owner.target) {
+      return owner.target.cell();  // held on another node: its PID takes the message
+    } else if (!here) {
+      return claim.status();
+    }
+  }
+  activated_.store(true, std::memory_order_relaxed);
   GrainRegistry* self = this;
   // Anonymous: the registry is the grains' directory (no name registration).
   Result<PID> pid = sys_->Spawn(
@@ -501,8 +524,12 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
         return std::make_unique<GrainActor>(self, id, config);
       },
       so, /*validate_name=*/false);
-  if (!pid.ok()) return pid.status();
-  auto entry = std::make_unique<Entry>(Entry{*pid, id, opts.disable_relocation, activations});
+  if (!pid.ok()) {
+    if (GrainDirectory* dir = directory()) dir->Release(id, epoch);
+    return pid.status();
+  }
+  auto entry =
+      std::make_unique<Entry>(Entry{*pid, id, opts.disable_relocation, activations, epoch});
   Key k{entry->id.String(), entry->id.hash()};
   ActorCell* cell = pid->cell();
   shard.map.emplace(k, std::move(entry));
@@ -513,17 +540,36 @@ void GrainRegistry::Forget(const GrainIdentity& id, ActorCell* cell) {
   Shard& shard = ShardFor(id.hash());
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(Key{id.String(), id.hash()});
-  if (it != shard.map.end() && it->second->pid.cell() == cell) shard.map.erase(it);
+  if (it != shard.map.end() && it->second->pid.cell() == cell) {
+    if (GrainDirectory* dir = directory()) dir->Release(id, it->second->epoch);
+    shard.map.erase(it);
+  }
 }
 
-Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e) {
+Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, bool here) {
+  GrainDirectory* dir = here ? nullptr : directory();
+  if (dir != nullptr) {
+    Result<GrainPlacement> place = dir->Resolve(id);
+    if (!place.ok()) {
+      ActorCell::FailReply(e, place.status());
+      sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, id.String());
+      return place.status();
+    }
+    if (place->where == GrainPlacement::Where::kRemote && place->target) {
+      // Another node hosts it: its PID takes the message (a failure there
+      // reaches the caller); a node that cannot take it is forgotten.
+      Status s = place->target.cell()->PostUser(e);
+      if (s.code() == StatusCode::kUnavailable) dir->Invalidate(id, *place);
+      return s;
+    }
+  }
   Shard& shard = ShardFor(id.hash());
   Status last;
   for (int attempt = 0; attempt < 16; ++attempt) {
     PID target;
     {
       std::lock_guard<std::mutex> lock(shard.mu);
-      Result<ActorCell*> cell = GetOrActivateLocked(shard, id, nullptr);
+      Result<ActorCell*> cell = GetOrActivateLocked(shard, id, nullptr, here);
       if (!cell.ok()) {
         last = cell.status();
         break;
@@ -581,7 +627,7 @@ Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, E
     FreeEnvelope(e);
     return id.status();
   }
-  return GrainRegistry::Of(sys)->Deliver(*id, e);
+  return GrainRegistry::Of(sys)->Deliver(*id, e, /*here=*/true);  // the sender chose this node
 }
 
 Result<PID> ActivateGrainByIdentity(SystemImpl* sys, std::string_view kind, std::string_view name) {

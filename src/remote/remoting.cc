@@ -445,6 +445,7 @@ void RemotingImpl::Shutdown() {
     ep->conns.clear();
   }
   for (auto& l : loops_) l->Stop();
+  watch_relay_ = PID();  // no loop reads it any more; its cell holds the system
   // Proxies: retire them so nothing keeps the system alive.
   std::unordered_map<std::string, PID> proxies;
   {
