@@ -61,6 +61,10 @@ Node& TheNode() {
     so.name = "fuzz";
     so.workers = 1;
     so.logger = MakeNullLogger();
+    // Known issue (see the session note): after this harness's hand-driven
+    // connections, Stop at exit waits out the shutdown timeout (two actors
+    // never take their stop); kept short so the replay stays fast.
+    so.shutdown_timeout = std::chrono::milliseconds(500);
     n.system = new ActorSystem(so);  // lives for the whole run
     if (!n.system->Start().ok()) std::abort();
     // Stopped at exit (before static destructors), so no I/O thread still
@@ -238,6 +242,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       frames.push_back(f);
       off += u;
     }
+    // A request with correlation 0 (reserved, but still answered: wire doc
+    // 4.5) may get an ERROR with correlation 0 that looks like a connection
+    // error (code 16 for malformed metadata): those are allowed for.
+    int answerable0 = 1 << 30;  // raw streams: not counted
+    if (!raw) {
+      std::map<uint64_t, int> asked0;
+      CountRequests(codec == Compression::kNone ? plain + rest.substr(plain.size()) : plain,
+                    &asked0);
+      answerable0 = asked0[0];
+    }
     int protocol_errors = 0;
     for (const wire::Frame& f : frames) {
       if (f.kind == wire::Kind::kError && f.correlation == 0) {
@@ -253,9 +267,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       Check(!frames.empty() && frames.back().kind == wire::Kind::kError &&
                 frames.back().correlation == 0,
             "a close without an ERROR frame as the last thing sent");
-      Check(protocol_errors == 1, "not exactly one connection ERROR before the close");
+      Check(protocol_errors >= 1 && protocol_errors <= 1 + answerable0,
+            "not exactly one connection ERROR before the close");
     } else {
-      Check(protocol_errors == 0, "a connection ERROR on a connection left open");
+      Check(protocol_errors <= answerable0, "a connection ERROR on a connection left open");
     }
     if (!raw) {
       std::map<uint64_t, int> asked;
