@@ -169,6 +169,8 @@ TEST(RemoteProcessFault, KillNineEndsTheWatchWithNodeLostAndEveryCallByItsDeadli
   EXPECT_TRUE(WaitUntil([&] { return seen->size() == 1; }, 5000ms));
   ASSERT_EQ(seen->size(), 1u);
   EXPECT_EQ(seen->at(0).reason, TerminationReason::kNodeLost);
+  // NodeLost is published right after the watchers are told: wait for it.
+  EXPECT_TRUE(WaitUntil([&] { return events.Saw("lost " + peer.ToString()); }, 5000ms));
   std::vector<std::string> log = events.log();
   ASSERT_GE(log.size(), 3u);
   EXPECT_EQ(log[0], "connected " + peer.ToString());
