@@ -150,6 +150,20 @@ void ActorCell::RetireProxy() {
   self_ = PID();  // may drop the last reference: touch nothing after
 }
 
+void ActorCell::TellWatchers(std::vector<ActorCell*>& watchers, TerminationReason reason) {
+  for (ActorCell* w : watchers) {
+    Envelope* e = NewEnvelope();
+    AddRef();
+    e->msg = Terminated{PID::Adopt(this), reason};
+    AddRef();
+    e->sender = this;
+    e->watch_notice = true;
+    w->PostUser(e, /*force=*/true).IgnoreError();
+    w->Release();  // the watcher list's reference
+  }
+  watchers.clear();
+}
+
 void ActorCell::ProxyNodeLost() {
   std::vector<ActorCell*> watchers;
   {
@@ -160,16 +174,7 @@ void ActorCell::ProxyNodeLost() {
     life_.store(Life::kTerminated, std::memory_order_release);
     watchers.swap(x.watchers);
   }
-  for (ActorCell* w : watchers) {
-    Envelope* e = NewEnvelope();
-    AddRef();
-    e->msg = Terminated{PID::Adopt(this), TerminationReason::kNodeLost};
-    AddRef();
-    e->sender = this;
-    e->watch_notice = true;
-    w->PostUser(e, /*force=*/true).IgnoreError();
-    w->Release();
-  }
+  TellWatchers(watchers, TerminationReason::kNodeLost);
 }
 
 void ActorCell::ProxyActorStopped() {
@@ -180,16 +185,7 @@ void ActorCell::ProxyActorStopped() {
     if (x == nullptr || x->node_lost) return;
     watchers.swap(x->watchers);
   }
-  for (ActorCell* w : watchers) {
-    Envelope* e = NewEnvelope();
-    AddRef();
-    e->msg = Terminated{PID::Adopt(this), TerminationReason::kStopped};
-    AddRef();
-    e->sender = this;
-    e->watch_notice = true;
-    w->PostUser(e, /*force=*/true).IgnoreError();
-    w->Release();
-  }
+  TellWatchers(watchers, TerminationReason::kStopped);
 }
 
 const std::shared_ptr<void>& ActorCell::remote_data() {
@@ -1493,15 +1489,7 @@ void ActorCell::FinishStop(bool run_post_stop) {
   UnparkWaiters();
   DrainHeldToDeadLetters();
   DrainUserToDeadLetters();
-  for (ActorCell* w : watchers) {
-    Envelope* e = NewEnvelope();
-    e->msg = Terminated{self_};
-    AddRef();
-    e->sender = this;
-    e->watch_notice = true;
-    w->PostUser(e, /*force=*/true).IgnoreError();
-    w->Release();
-  }
+  TellWatchers(watchers, TerminationReason::kStopped);
   // Detach from the parent; tell it if it waits for its children.
   if (parent_ != nullptr) {
     bool notify = false;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "akt/messages.h"
 #include "akt/actor.h"
 #include "akt/context.h"
 #include "akt/events.h"
@@ -82,6 +83,9 @@ class ActorCell {
   // gets Terminated{kStopped}; the proxy itself stays usable (a new actor
   // of that name on that node may take its messages).
   void ProxyActorStopped();
+  // Terminated{this, reason} to each of `watchers` (taken out of the list,
+  // one reference each, which this drops).
+  void TellWatchers(std::vector<ActorCell*>& watchers, TerminationReason reason);
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
 
