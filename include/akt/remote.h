@@ -42,6 +42,10 @@
 
 namespace akt {
 
+namespace remote {
+class Transport;  // internal: what connections run on (see RemoteOptions::transport)
+}  // namespace remote
+
 class ActorSystem;
 
 // Compression codecs a connection may use (negotiated at connect).
@@ -190,6 +194,9 @@ struct RemoteOptions {
   // waking a sleeping thread costs about as much again).
   Duration ask_spin = std::chrono::microseconds(200);
   std::shared_ptr<ContextPropagator> propagator;  // null: DefaultPropagator()
+  // What connections run on: null is TCP. akt::testing::SimNetwork sets its
+  // simulated network here (akt/testing/sim.h); nothing else needs it.
+  std::shared_ptr<remote::Transport> transport;
 };
 
 // Options of a remote spawn; they travel to the other node.

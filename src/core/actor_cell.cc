@@ -59,6 +59,7 @@ DeferWrites::~DeferWrites() {
 }
 
 bool InActorTurn() { return t_current != nullptr; }
+ActorCell* CurrentCell() { return t_current; }
 
 std::mutex& StripeFor(const void* p) {
   static std::array<std::mutex, 128> stripes;
@@ -642,7 +643,7 @@ void ActorCell::HandleSystem(Envelope* e) {
 
 void ActorCell::Invoke(Envelope* e) {
   if (e->meta != nullptr) {
-    if (e->meta->deadline_ns != 0 && SteadyNowNs() > e->meta->deadline_ns) {
+    if (e->meta->deadline_ns != 0 && system_->NowNs() > e->meta->deadline_ns) {
       FailReply(e, TimeoutError("the caller's deadline passed before " + name_ +
                                 " could handle the message"));
       FreeEnvelope(e);
@@ -864,7 +865,7 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
   if (to.cell() == nullptr) {
     system_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, "<empty PID>");
   } else {
-    SendDeadline d(to.cell()->is_remote() ? SteadyNowNs() + ToNs(timeout) : 0);
+    SendDeadline d(to.cell()->is_remote() ? system_->NowNs() + ToNs(timeout) : 0);
     to.cell()->PostUser(e).IgnoreError();  // a failure comes back as an error reply
   }
   if (deadline < x.armed_deadline) ArmRequestTimer(deadline);

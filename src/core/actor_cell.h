@@ -44,6 +44,8 @@ std::unique_ptr<UserMailbox> MakeUserMailbox(const MailboxSpec& spec);
 
 // True while an actor's turn runs on this thread (blocking calls are refused).
 bool InActorTurn();
+// The actor whose turn runs on this thread (null outside turns).
+ActorCell* CurrentCell();
 
 // Striped locks for the few cross-thread structures of a cell.
 std::mutex& StripeFor(const void* p);

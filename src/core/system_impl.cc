@@ -446,6 +446,11 @@ bool PumpThunk(void* arg) {
 }  // namespace
 
 bool SystemImpl::PumpUntil(TimePoint deadline) {
+  if (pump_) return pump_(deadline);
+  return PumpOwn(deadline);
+}
+
+bool SystemImpl::PumpOwn(TimePoint deadline) {
   if (dispatcher_->RunOne()) return true;
   TimePoint next = timers_->NextDeadline();
   if (next <= deadline && next != TimePoint::max()) {
@@ -482,7 +487,7 @@ Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout
   e->slot = slot;  // the envelope's reference
   TimePoint deadline = Now() + timeout;
   {
-    SendDeadline d(target->is_remote() ? SteadyNowNs() + ToNs(timeout) : 0);
+    SendDeadline d(target->is_remote() ? NowNs() + ToNs(timeout) : 0);
     target->PostUser(e).IgnoreError();  // a refusal already failed the slot
   }
   Result<Message> r = AwaitReply(slot, deadline, ask_spin(target));
@@ -510,7 +515,7 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
   slots.reserve(msgs.size());
   {
   DeferWrites batch;  // a remote target gets the whole batch in one write
-  SendDeadline d(target->is_remote() ? SteadyNowNs() + ToNs(timeout) : 0);
+  SendDeadline d(target->is_remote() ? NowNs() + ToNs(timeout) : 0);
   for (Message& m : msgs) {
     ReplySlot* slot = slots_.Acquire();
     Envelope* e = NewEnvelope();

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@
 #include "akt/logger.h"
 #include "akt/system.h"
 #include "blocking_pool.h"
+#include "cycle_clock.h"
 #include "dispatcher.h"
 #include "passivation_manager.h"
 #include "reply_slot.h"
@@ -108,8 +110,18 @@ class SystemImpl {
   // Deterministic mode: runs one step; false when nothing can happen before
   // `deadline` (then time stops at the deadline).
   bool PumpUntil(TimePoint deadline);
+  bool PumpOwn(TimePoint deadline);  // this system alone
 
   TimePoint Now() const { return timers_->Now(); }
+  // Now() in nanoseconds since the clock's epoch: steady_clock, or virtual
+  // time when deterministic (remote deadlines and connection clocks use it).
+  int64_t NowNs() const {
+    if (!options_.deterministic) return SteadyNowNs();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Now().time_since_epoch()).count();
+  }
+  // Deterministic mode: a driver of several systems (akt::testing::SimNetwork)
+  // replaces PumpUntil, so a blocking call on one system moves them all.
+  void SetPump(std::function<bool(TimePoint)> pump) { pump_ = std::move(pump); }
   Dispatcher& dispatcher() { return *dispatcher_; }
   TimerService& timers() { return *timers_; }
   Scheduler& scheduler() { return *scheduler_; }
@@ -194,6 +206,7 @@ class SystemImpl {
   std::atomic<uint32_t> refs_{1};
   std::atomic<State> state_{State::kNew};
   std::unique_ptr<TimerService> timers_;
+  std::function<bool(TimePoint)> pump_;  // SetPump
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Scheduler> scheduler_;  // built after timers_ (it reads the clock)
   BlockingPool blocking_pool_;            // for PipeTo; threads start on first use

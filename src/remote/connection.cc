@@ -48,30 +48,17 @@ void FlushDirty() {
   }
 }
 
-bool WaitFd(int fd, short events, int64_t deadline_ns) {
-  for (;;) {
-    int64_t left_ms = (deadline_ns - SteadyNowNs()) / 1000000;
-    if (left_ms < 0) return false;
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left_ms) + 1);
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return false;
-  }
-}
-
 }  // namespace
 
-Connection::Connection(RemotingImpl* owner, int fd, bool inbound, std::string peer)
-    : owner_(owner), fd_(fd), inbound_(inbound), peer_(std::move(peer)) {
-  created_ns_ = SteadyNowNs();
-  last_activity_ns_.store(created_ns_, std::memory_order_relaxed);
-  last_read_ns_.store(created_ns_, std::memory_order_relaxed);
-  owner_->stats().connections_open.fetch_add(1, std::memory_order_relaxed);
-}
+// ---------------------------------------------------------------------------
+// A TCP socket as a stream.
 
-Connection::~Connection() {
-  if (ssl_ != nullptr) SSL_free(ssl_);
-  if (fd_ >= 0) {
+namespace {
+
+class SocketStream final : public Stream {
+ public:
+  explicit SocketStream(int fd) : fd_(fd) {}
+  ~SocketStream() override {
     // Unread input would turn the close into a reset, which can destroy
     // what the peer has not read yet (a final ERROR frame).
     char buf[4096];
@@ -79,6 +66,61 @@ Connection::~Connection() {
     }
     ::close(fd_);
   }
+  long Read(uint8_t* p, std::size_t n) override {
+    for (;;) {
+      ssize_t r = ::recv(fd_, p, n, 0);
+      if (r < 0 && errno == EINTR) continue;
+      return static_cast<long>(r);
+    }
+  }
+  long Write(const uint8_t* p, std::size_t n) override {
+    for (;;) {
+      ssize_t r = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (r < 0 && errno == EINTR) continue;
+      return static_cast<long>(r);
+    }
+  }
+  void Shutdown(bool write_only) override { ::shutdown(fd_, write_only ? SHUT_WR : SHUT_RDWR); }
+  bool Wait(short events, int64_t deadline_ns) override {
+    for (;;) {
+      int64_t left_ms = (deadline_ns - SteadyNowNs()) / 1000000;
+      if (left_ms < 0) return false;
+      pollfd p{fd_, events, 0};
+      int r = ::poll(&p, 1, static_cast<int>(left_ms) + 1);
+      if (r > 0) return true;
+      if (r < 0 && errno != EINTR) return false;
+    }
+  }
+  int fd() const override { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stream> MakeSocketStream(int fd) { return std::make_unique<SocketStream>(fd); }
+
+const RemoteOptions& Connection::owner_options() const { return owner_->options(); }
+
+Connection::Connection(RemotingImpl* owner, std::unique_ptr<Stream> stream, bool inbound,
+                       std::string peer)
+    : owner_(owner),
+      stream_(std::move(stream)),
+      fd_(stream_->fd()),
+      inbound_(inbound),
+      peer_(std::move(peer)) {
+  stream_->Attach(this);
+  created_ns_ = owner_->NowNs();
+  last_activity_ns_.store(created_ns_, std::memory_order_relaxed);
+  last_read_ns_.store(created_ns_, std::memory_order_relaxed);
+  owner_->stats().connections_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  stream_->Attach(nullptr);
+  stream_.reset();  // closes the socket
   Uncount();
   owner_->stats().connections_open.fetch_sub(1, std::memory_order_relaxed);
   owner_->Unref();
@@ -88,13 +130,7 @@ Connection::~Connection() {
 // Raw I/O.
 
 long Connection::RawRead(uint8_t* p, std::size_t n) {
-  if (ssl_ == nullptr) {
-    for (;;) {
-      ssize_t r = ::recv(fd_, p, n, 0);
-      if (r < 0 && errno == EINTR) continue;
-      return static_cast<long>(r);
-    }
-  }
+  if (ssl_ == nullptr) return stream_->Read(p, n);
   std::lock_guard<std::mutex> lock(ssl_mu_);
   ERR_clear_error();
   int r = SSL_read(ssl_, p, static_cast<int>(n));
@@ -110,13 +146,7 @@ long Connection::RawRead(uint8_t* p, std::size_t n) {
 }
 
 long Connection::RawWrite(const uint8_t* p, std::size_t n) {
-  if (ssl_ == nullptr) {
-    for (;;) {
-      ssize_t r = ::send(fd_, p, n, MSG_NOSIGNAL);
-      if (r < 0 && errno == EINTR) continue;
-      return static_cast<long>(r);
-    }
-  }
+  if (ssl_ == nullptr) return stream_->Write(p, n);
   std::lock_guard<std::mutex> lock(ssl_mu_);
   ERR_clear_error();
   int r = SSL_write(ssl_, p, static_cast<int>(n));
@@ -264,7 +294,7 @@ void Connection::WriteLoop(std::unique_lock<std::mutex>& lock) {
       wire_off_ = 0;
       return;
     }
-    last_activity_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+    last_activity_ns_.store(owner_->NowNs(), std::memory_order_relaxed);
     lock.lock();
   }
 }
@@ -378,7 +408,7 @@ void Connection::Close(const Status& why, bool graceful) {
   if (prev == State::kClosed) return;
   // Abrupt: the loop sees the hang-up and lets go of it. Graceful: what was
   // written still reaches the peer, then the FIN; the sweep lets go of it.
-  ::shutdown(fd_, graceful ? SHUT_WR : SHUT_RDWR);
+  stream_->Shutdown(graceful);
   Uncount();  // a closed connection no longer takes a place under max_connections
   FailAllPending(UnavailableError("connection to " + peer_ + " lost: " + why.ToString()));
   owner_->OnConnectionClosed(this, why);
@@ -394,7 +424,7 @@ void Connection::BeginFailing(std::string why) {
   fail_reason_ = std::move(why);
   int64_t linger =
       internal::ToNs(owner_->options().error_linger);
-  fail_deadline_ns_ = SteadyNowNs() + linger;
+  fail_deadline_ns_ = owner_->NowNs() + linger;
   fail_hard_deadline_ns_ = fail_deadline_ns_ + linger + 1000000000;
   failing_.store(true, std::memory_order_seq_cst);
   if (inbound_open_.load(std::memory_order_seq_cst) == 0) FinishFailing();
@@ -636,7 +666,7 @@ void Connection::OnReadable() {
     uint8_t* dst = direct ? in_.Reserve(kReadChunk) : tmp;
     long n = RawRead(dst, kReadChunk);
     if (n > 0) {
-      read_ns_ = SteadyNowNs();
+      read_ns_ = owner_->NowNs();
       last_activity_ns_.store(read_ns_, std::memory_order_relaxed);
       last_read_ns_.store(read_ns_, std::memory_order_relaxed);
       owner_->stats().bytes_received.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
@@ -681,7 +711,7 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
         if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, buf, sizeof buf);
         return UnavailableError("TLS handshake with " + peer_ + " failed: " + buf);
       }
-      if (!WaitFd(fd_, ev, deadline_ns)) {
+      if (!stream_->Wait(ev, deadline_ns)) {
         return UnavailableError("TLS handshake with " + peer_ + " timed out");
       }
     }
@@ -701,7 +731,7 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
     if (n > 0) {
       off += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EAGAIN) {
-      if (!WaitFd(fd_, POLLOUT, deadline_ns))
+      if (!stream_->Wait(POLLOUT, deadline_ns))
         return UnavailableError("hello to " + peer_ + " timed out");
     } else {
       return UnavailableError("hello to " + peer_ + " failed: " + std::strerror(errno));
@@ -771,7 +801,7 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
                                                           (fail_reason_.empty() ? "corrupt data" : fail_reason_));
           }
         } else if (n < 0 && errno == EAGAIN) {
-          if (!WaitFd(fd_, POLLIN, deadline_ns))
+          if (!stream_->Wait(POLLIN, deadline_ns))
             return UnavailableError("NODE frame from " + peer_ + " timed out");
         } else {
           return UnavailableError(peer_ + " closed the connection during the handshake");
@@ -787,7 +817,7 @@ Status Connection::ClientHandshake(const RemoteOptions& options, const std::stri
         return Status(StatusCode::kProtocolError, peer_ + ": server hello too long");
       }
     } else if (n < 0 && errno == EAGAIN) {
-      if (!WaitFd(fd_, POLLIN, deadline_ns))
+      if (!stream_->Wait(POLLIN, deadline_ns))
         return UnavailableError("hello from " + peer_ + " timed out");
     } else {
       return UnavailableError(peer_ + " closed the connection during the handshake");
@@ -940,58 +970,68 @@ void IoLoop::Reap(Connection* c) {
   c->Release();
 }
 
-void IoLoop::Sweep(int64_t now_ns) {
-  const RemoteOptions& o = owner_->options();
+bool SweepConnection(Connection* c, int64_t now_ns, int64_t* next) {
+  const RemoteOptions& o = c->owner_options();
   int64_t idle = internal::ToNs(o.idle_timeout);
   int64_t hs = internal::ToNs(o.handshake_timeout);
-  int64_t hb_interval =
-      internal::ToNs(o.heartbeat_interval);
-  int64_t hb_timeout =
-      internal::ToNs(o.heartbeat_timeout);
+  int64_t hb_interval = internal::ToNs(o.heartbeat_interval);
+  int64_t hb_timeout = internal::ToNs(o.heartbeat_timeout);
+  c->ExpirePending(now_ns);
+  if (c->closed()) return true;
+  if (c->failing()) {
+    if (now_ns >= c->fail_hard_deadline_ns()) {
+      // The ERROR could not be written: the peer does not read.
+      c->Close(Status(StatusCode::kProtocolError, "the peer does not read its error"));
+      return true;
+    }
+    if (now_ns >= c->fail_deadline_ns()) {
+      c->FinishFailing();  // the earlier requests had their time
+      *next = std::min(*next, c->fail_hard_deadline_ns());
+    } else {
+      *next = std::min(*next, c->fail_deadline_ns());
+    }
+    return false;
+  }
+  if (!c->open()) {
+    if (now_ns - c->created_ns() >= hs) {
+      c->Close(Status(StatusCode::kTimeout, "the handshake did not finish in time"));
+      return true;
+    }
+    *next = std::min(*next, c->created_ns() + hs);
+    return false;
+  }
+  bool heartbeats = hb_interval > 0 && c->version() >= wire::kNodeIdVersion;
+  if (heartbeats && now_ns - c->last_read_ns() >= hb_timeout) {
+    // A node that answers nothing, not even a PING, is dead, frozen or
+    // cut off: the close tells the node layer (NodeDisconnected).
+    c->Close(UnavailableError("nothing read from " + c->peer() + " for " +
+                              std::to_string((now_ns - c->last_read_ns()) / 1000000) +
+                              " ms (heartbeat timeout)"));
+    return true;
+  }
+  if (now_ns - c->last_activity_ns() > idle && c->pending_count() == 0) {
+    c->Close(Status(StatusCode::kTimeout, "idle for longer than the idle timeout"));
+    return true;
+  }
+  if (heartbeats) {
+    int64_t due = std::max(c->last_read_ns(), c->last_ping_ns) + hb_interval;
+    if (now_ns >= due) {
+      c->SendPing();
+      c->last_ping_ns = now_ns;
+      due = now_ns + hb_interval;
+    }
+    *next = std::min({*next, due, c->last_read_ns() + hb_timeout});
+  } else {
+    *next = std::min(*next, c->last_activity_ns() + idle + 1);
+  }
+  return false;
+}
+
+void IoLoop::Sweep(int64_t now_ns) {
   int64_t next = now_ns + 100000000;
   std::vector<Connection*> dead;
   for (Connection* c : conns_) {
-    c->ExpirePending(now_ns);
-    if (c->closed()) {
-      dead.push_back(c);
-    } else if (c->failing()) {
-      if (now_ns >= c->fail_hard_deadline_ns()) {
-        // The ERROR could not be written: the peer does not read.
-        c->Close(Status(StatusCode::kProtocolError, "the peer does not read its error"));
-        dead.push_back(c);
-      } else if (now_ns >= c->fail_deadline_ns()) {
-        c->FinishFailing();  // the earlier requests had their time
-        next = std::min(next, c->fail_hard_deadline_ns());
-      } else {
-        next = std::min(next, c->fail_deadline_ns());
-      }
-    } else if (!c->open()) {
-      if (now_ns - c->created_ns() >= hs) {
-        c->Close(Status(StatusCode::kTimeout, "the handshake did not finish in time"));
-        dead.push_back(c);
-      } else {
-        next = std::min(next, c->created_ns() + hs);
-      }
-    } else if (hb_interval > 0 && c->version() >= wire::kNodeIdVersion &&
-               now_ns - c->last_read_ns() >= hb_timeout) {
-      // A node that answers nothing, not even a PING, is dead, frozen or
-      // cut off: the close tells the node layer (NodeDisconnected).
-      c->Close(UnavailableError("nothing read from " + c->peer() + " for " +
-                                std::to_string((now_ns - c->last_read_ns()) / 1000000) +
-                                " ms (heartbeat timeout)"));
-      dead.push_back(c);
-    } else if (now_ns - c->last_activity_ns() > idle && c->pending_count() == 0) {
-      c->Close(Status(StatusCode::kTimeout, "idle for longer than the idle timeout"));
-      dead.push_back(c);
-    } else if (hb_interval > 0 && c->version() >= wire::kNodeIdVersion) {
-      int64_t due = std::max(c->last_read_ns(), c->last_ping_ns) + hb_interval;
-      if (now_ns >= due) {
-        c->SendPing();
-        c->last_ping_ns = now_ns;
-        due = now_ns + hb_interval;
-      }
-      next = std::min({next, due, c->last_read_ns() + hb_timeout});
-    }
+    if (SweepConnection(c, now_ns, &next)) dead.push_back(c);
   }
   for (Connection* c : dead) Reap(c);
   next_sweep_ns_ = next;

@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "envelope.h"
 #include "frame_pool.h"
+#include "transport.h"
 #include "wire.h"
 
 typedef struct ssl_st SSL;
@@ -89,7 +90,7 @@ class Connection final : public internal::RemoteRoute {
  public:
   enum class State : uint8_t { kHandshake, kTlsHandshake, kOpen, kClosed };
 
-  Connection(RemotingImpl* owner, int fd, bool inbound, std::string peer);
+  Connection(RemotingImpl* owner, std::unique_ptr<Stream> stream, bool inbound, std::string peer);
   ~Connection();
 
   void AddRef() override { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -108,7 +109,7 @@ class Connection final : public internal::RemoteRoute {
   bool open() const { return state_.load(std::memory_order_acquire) == State::kOpen; }
   bool closed() const { return state_.load(std::memory_order_acquire) == State::kClosed; }
   bool inbound() const { return inbound_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_; }  // -1 on a simulated stream
   const std::string& peer() const { return peer_; }
   // The actor-system name the server gave in its hello (outbound only).
   const std::string& peer_system() const { return peer_system_; }
@@ -119,6 +120,7 @@ class Connection final : public internal::RemoteRoute {
   // (incarnation 0: unknown). An inbound version-1 peer stays unknown.
   bool node_known() const { return node_known_.load(std::memory_order_acquire); }
   const NodeId& peer_node() const { return peer_node_; }
+  const RemoteOptions& owner_options() const;
   uint64_t NextCorrelation() { return next_corr_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
   // ---- sending (any thread) ----
@@ -213,7 +215,8 @@ class Connection final : public internal::RemoteRoute {
 
   RemotingImpl* owner_;
   IoLoop* loop_ = nullptr;
-  int fd_;
+  std::unique_ptr<Stream> stream_;
+  int fd_;  // stream_->fd()
   bool inbound_;
   std::string peer_;
   std::string peer_system_;
@@ -272,6 +275,13 @@ class Connection final : public internal::RemoteRoute {
  public:
   std::atomic<bool> flush_requested_{false};  // queued on the loop's flush list
 };
+
+// The timekeeping of one connection at `now_ns` (the I/O loop's sweep, or
+// the simulated network's): pending requests past their deadline, handshake
+// and idle timeouts, heartbeats, a failing connection's linger. True when
+// the connection is closed and can be let go; `*next` is lowered to when it
+// next needs a look.
+bool SweepConnection(Connection* c, int64_t now_ns, int64_t* next);
 
 // A thread with an epoll set: reads every connection it owns, writes what
 // could not be written at once, sweeps idle connections and stale requests.

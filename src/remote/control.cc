@@ -224,7 +224,7 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
   Connection* c = *rc;
   if (answered_by != nullptr) *answered_by = c->peer_node();
   internal::ReplySlot* slot = sys_->slots().Acquire();  // two references
-  int64_t deadline = SteadyNowNs() + ToNs(timeout);
+  int64_t deadline = NowNs() + ToNs(timeout);
   wire::Frame f;
   f.kind = wire::Kind::kAsk;
   f.correlation = c->NextCorrelation();

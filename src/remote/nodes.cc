@@ -105,28 +105,40 @@ void RemotingImpl::NodeDown(Connection* c, const Status& why) {
       nodes_.erase(it);  // nothing more to say about it
       return;
     }
-    n.down_since_ns = SteadyNowNs();
+    n.down_since_ns = NowNs();
   }
   nodes_cv_.notify_all();
   sys_->events().Publish(NodeDisconnected{id, why});
 }
 
+Duration RemotingImpl::NodesPeriod() const {
+  return std::clamp<Duration>(options_.node_lost_after / 8, std::chrono::milliseconds(5),
+                              std::chrono::milliseconds(250));
+}
+
 void RemotingImpl::NodesLoop() {
-  // Every node whose last connection closed is dialed again (a connection
-  // that comes up calls NodeUp and ends its down time); one not back within
-  // node_lost_after is lost. Dialing blocks for up to connect_timeout, so it
-  // runs here, on its own thread, never on an I/O loop.
-  const int64_t lost_after = internal::ToNs(options_.node_lost_after);
-  const Duration period = std::clamp<Duration>(options_.node_lost_after / 8,
-                                               std::chrono::milliseconds(5),
-                                               std::chrono::milliseconds(250));
+  // Dialing blocks for up to connect_timeout, so the keeper runs on its own
+  // thread, never on an I/O loop (on a simulated transport: on the sweep).
+  const Duration period = NodesPeriod();
   std::unique_lock<std::mutex> lock(nodes_mu_);
   while (!nodes_stop_) {
     nodes_cv_.wait_for(lock, period);
     if (nodes_stop_) break;
-    int64_t now = SteadyNowNs();
-    std::vector<NodeId> lost;
-    std::vector<NodeId> redial;
+    lock.unlock();
+    NodesCheck(NowNs());
+    lock.lock();
+  }
+}
+
+void RemotingImpl::NodesCheck(int64_t now) {
+  // Every node whose last connection closed is dialed again (a connection
+  // that comes up calls NodeUp and ends its down time); one not back within
+  // node_lost_after is lost.
+  const int64_t lost_after = internal::ToNs(options_.node_lost_after);
+  std::vector<NodeId> lost;
+  std::vector<NodeId> redial;
+  {
+    std::lock_guard<std::mutex> lock(nodes_mu_);
     for (auto& [key, n] : nodes_) {
       if (n.lost || n.conns > 0 || n.down_since_ns == 0) continue;
       if (now - n.down_since_ns >= lost_after) {
@@ -135,17 +147,15 @@ void RemotingImpl::NodesLoop() {
         redial.push_back(n.id);
       }
     }
-    lock.unlock();
-    for (const NodeId& id : lost) {
-      LoseNode(id, UnavailableError("node " + id.ToString() + " was not reachable for " +
-                                    std::to_string(lost_after / 1000000) + " ms"));
-    }
-    for (const NodeId& id : redial) {
-      if (shut_.load()) break;
-      Result<Connection*> c = ConnectCached(id.endpoint);  // NodeUp on success
-      if (c.ok()) (*c)->Release();
-    }
-    lock.lock();
+  }
+  for (const NodeId& id : lost) {
+    LoseNode(id, UnavailableError("node " + id.ToString() + " was not reachable for " +
+                                  std::to_string(lost_after / 1000000) + " ms"));
+  }
+  for (const NodeId& id : redial) {
+    if (shut_.load()) break;
+    Result<Connection*> c = ConnectCached(id.endpoint);  // NodeUp on success
+    if (c.ok()) (*c)->Release();
   }
 }
 

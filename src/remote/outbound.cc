@@ -33,6 +33,7 @@ namespace akt {
 // Outbound connections.
 
 Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
+  if (transport_ != nullptr) return DialTransport(endpoint);
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(endpoint, &host, &port)) {
@@ -45,14 +46,14 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
   }
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return UnavailableError(std::string("socket: ") + std::strerror(errno));
-  int64_t deadline = SteadyNowNs() + ToNs(options_.connect_timeout);
+  int64_t deadline = NowNs() + ToNs(options_.connect_timeout);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0 && errno != EINPROGRESS) {
     std::string err = std::strerror(errno);
     ::close(fd);
     return UnavailableError("connect to " + endpoint + " failed: " + err);
   }
   pollfd p{fd, POLLOUT, 0};
-  int left_ms = static_cast<int>((deadline - SteadyNowNs()) / 1000000) + 1;
+  int left_ms = static_cast<int>((deadline - NowNs()) / 1000000) + 1;
   int pr = ::poll(&p, 1, left_ms);
   int soerr = 0;
   socklen_t sl = sizeof soerr;
@@ -63,7 +64,7 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
   }
   SetNoDelay(fd);
   Ref();
-  auto* c = new Connection(this, fd, /*inbound=*/false, endpoint);
+  auto* c = new Connection(this, remote::MakeSocketStream(fd), /*inbound=*/false, endpoint);
   if (client_tls_ != nullptr) c->set_ssl(remote::NewTlsSession(client_tls_, fd, false, host));
   Status s = c->ClientHandshake(options_, system_name_, deadline);
   if (!s.ok()) {
@@ -72,8 +73,34 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
     return s;
   }
   c->AddRef();  // the loop's reference
-  loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->Add(c);
+  Adopt(c);
   return c;
+}
+
+Result<Connection*> RemotingImpl::DialTransport(const std::string& endpoint) {
+  Result<std::unique_ptr<remote::Stream>> st = transport_->Dial(this, endpoint);
+  if (!st.ok()) return st.status();
+  Ref();
+  auto* c = new Connection(this, std::move(*st), /*inbound=*/false, endpoint);
+  Status s = c->ClientHandshake(options_, system_name_, NowNs() + ToNs(options_.connect_timeout));
+  if (!s.ok()) {
+    c->Close(s);
+    c->Release();
+    return s;
+  }
+  c->Flush();     // this side's NODE frame, queued by the handshake
+  c->AddRef();  // the sweep's reference
+  Adopt(c);
+  return c;
+}
+
+void RemotingImpl::Adopt(Connection* c) {
+  if (transport_ == nullptr) {
+    loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->Add(c);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(sim_mu_);
+  sim_conns_.push_back(c);
 }
 
 Result<Connection*> RemotingImpl::ConnectCached(const std::string& endpoint) {
@@ -109,7 +136,7 @@ Result<Connection*> RemotingImpl::Connect(const std::string& endpoint) {
   }
   std::lock_guard<std::mutex> lock(ep->mu);
   // Lazy eviction: closed connections leave the pool when someone looks.
-  int64_t now = SteadyNowNs();
+  int64_t now = NowNs();
   for (auto it = ep->conns.begin(); it != ep->conns.end();) {
     if ((*it)->closed() || (*it)->failing()) {  // a failing one takes no new requests
       (*it)->Release();
@@ -127,7 +154,7 @@ Result<Connection*> RemotingImpl::Connect(const std::string& endpoint) {
       Result<Connection*> d = Dial(endpoint);
       if (!d.ok()) {
         ep->last_error = d.status();
-        ep->next_attempt_ns = SteadyNowNs() + ToNs(ep->backoff);
+        ep->next_attempt_ns = NowNs() + ToNs(ep->backoff);
         ep->backoff = std::min(ep->backoff * 2, options_.max_reconnect_backoff);
         if (ep->conns.empty()) return d.status();
       } else {
@@ -216,7 +243,7 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
   if (e->sender != nullptr) f.sender = SenderAddress(e->sender);
   int64_t deadline = internal::t_send_deadline_ns;
   if (deadline != 0) {
-    int64_t left_us = (deadline - SteadyNowNs()) / 1000;
+    int64_t left_us = (deadline - NowNs()) / 1000;
     if (left_us <= 0 && f.kind == wire::Kind::kAsk) {
       // The wire cannot carry a budget that is already spent: fail here.
       Status late = TimeoutError("the deadline passed before the request to " + proxy->address() +
@@ -239,7 +266,7 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
     Pending p;
     p.id = e->request_id;
     // Kept until the answer, the connection's end, or well past the deadline.
-    p.deadline_ns = (deadline != 0 ? deadline : SteadyNowNs() + ToNs(std::chrono::minutes(5))) +
+    p.deadline_ns = (deadline != 0 ? deadline : NowNs() + ToNs(std::chrono::minutes(5))) +
                     ToNs(std::chrono::seconds(1));
     switch (e->reply_kind) {
       case ReplyKind::kSlot:

@@ -87,6 +87,13 @@ const Headers& CurrentHeaders() {
 std::optional<TimePoint> CurrentDeadline() {
   const internal::RemoteMeta* m = internal::t_current_meta;
   if (m == nullptr || m->deadline_ns == 0) return std::nullopt;
+  // In the clock of the system whose actor handles the message (virtual
+  // time in a deterministic system).
+  internal::ActorCell* cell = internal::CurrentCell();
+  if (cell != nullptr) {
+    internal::SystemImpl* sys = cell->system();
+    return sys->Now() + std::chrono::nanoseconds(m->deadline_ns - sys->NowNs());
+  }
   return Clock::now() + std::chrono::nanoseconds(m->deadline_ns - SteadyNowNs());
 }
 
@@ -187,7 +194,8 @@ RemotingImpl::RemotingImpl(ActorSystem& system, RemoteOptions options)
       sys_(&system.impl()),
       options_(std::move(options)),
       system_name_(system.name()),
-      facade_(this) {
+      facade_(this),
+      transport_(options_.transport) {
   // No reference on the system: it owns this object (a reference would be a
   // cycle). After Shutdown nothing here touches the system any more.
   propagator_ = options_.propagator ? options_.propagator : DefaultPropagator();
@@ -217,6 +225,15 @@ Status RemotingImpl::Start() {
     Result<SSL_CTX*> c = remote::MakeTlsContext(options_.tls, /*server=*/false);
     if (!c.ok()) return c.status();
     client_tls_ = *c;
+  }
+  if (transport_ != nullptr) {
+    StartOnTransport();
+    prefix_ = "akt://" + system_name_ + "@" + endpoint_ + "/";
+    self_ = NodeId{system_name_, endpoint_, transport_->NewIncarnation()};
+    Status s = transport_->Listen(this, endpoint_);
+    if (!s.ok()) return s;
+    SweepOnTransport();  // and on the system's timers from now on
+    return StartWatchRelay();
   }
   sockaddr_storage addr{};
   socklen_t alen = 0;
@@ -307,6 +324,12 @@ void RemotingImpl::SetDeferAccept(bool on) {
 
 void RemotingImpl::Shutdown() {
   if (shut_.exchange(true)) return;
+  if (transport_ != nullptr) {
+    transport_->Unlisten(this);
+    std::lock_guard<std::mutex> lock(sim_mu_);
+    if (sweep_timer_ != 0) sys_->timers().Cancel(sweep_timer_);
+    sweep_timer_ = 0;
+  }
   {
     std::lock_guard<std::mutex> lock(nodes_mu_);
     nodes_stop_ = true;
@@ -348,6 +371,15 @@ void RemotingImpl::Shutdown() {
     ep->conns.clear();
   }
   for (auto& l : loops_) l->Stop();
+  std::vector<Connection*> sim_conns;
+  {
+    std::lock_guard<std::mutex> lock(sim_mu_);
+    sim_conns.swap(sim_conns_);
+  }
+  for (Connection* c : sim_conns) {
+    c->Close(SystemStoppedError("remoting is shutting down"));
+    c->Release();
+  }
   watch_relay_ = PID();  // no loop reads it any more; its cell holds the system
   // Proxies: retire them so nothing keeps the system alive.
   std::unordered_map<std::string, PID> proxies;
@@ -420,14 +452,72 @@ void RemotingImpl::Accepted(int fd, const std::string& peer) {
   SetNoDelay(fd);
   Ref();
   inbound_open_.fetch_add(1, std::memory_order_relaxed);
-  auto* c = new Connection(this, fd, /*inbound=*/true, peer);
+  auto* c = new Connection(this, remote::MakeSocketStream(fd), /*inbound=*/true, peer);
   c->CountAsInbound();
   if (held) c->StartedEarlier(hold_ns);
   if (server_tls_ != nullptr) {
     c->set_ssl(remote::NewTlsSession(server_tls_, fd, /*server=*/true, ""));
     c->set_state(Connection::State::kTlsHandshake);
   }
-  loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->Add(c);
+  Adopt(c);
+}
+
+Status RemotingImpl::AcceptStream(std::unique_ptr<remote::Stream> stream, const std::string& peer) {
+  if (shut_.load(std::memory_order_acquire)) {
+    return UnavailableError("connect to " + endpoint_ + " refused: remoting is shut down");
+  }
+  if (inbound_open_.load(std::memory_order_relaxed) >= options_.max_connections) {
+    stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+    return UnavailableError("connect to " + endpoint_ + " refused: too many connections");
+  }
+  stats_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  Ref();
+  inbound_open_.fetch_add(1, std::memory_order_relaxed);
+  auto* c = new Connection(this, std::move(stream), /*inbound=*/true, peer);
+  c->CountAsInbound();
+  Adopt(c);
+  return Status();
+}
+
+void RemotingImpl::StartOnTransport() {
+  if (options_.port == 0) options_.port = 1;  // nothing is bound: any number names it
+  port_ = options_.port;
+  endpoint_ = options_.host + ":" + std::to_string(port_);
+  options_.run_actors_on_io_threads = false;  // turns run where the driver runs them
+}
+
+void RemotingImpl::SweepOnTransport() {
+  if (shut_.load(std::memory_order_acquire)) return;
+  int64_t now = NowNs();
+  int64_t next = now + 100000000;
+  std::vector<Connection*> dead;
+  {
+    std::vector<Connection*> conns;
+    {
+      std::lock_guard<std::mutex> lock(sim_mu_);
+      conns = sim_conns_;
+    }
+    for (Connection* c : conns) {
+      if (remote::SweepConnection(c, now, &next)) dead.push_back(c);
+    }
+  }
+  for (Connection* c : dead) {
+    {
+      std::lock_guard<std::mutex> lock(sim_mu_);
+      auto it = std::find(sim_conns_.begin(), sim_conns_.end(), c);
+      if (it == sim_conns_.end()) continue;
+      sim_conns_.erase(it);
+    }
+    c->Release();
+  }
+  NodesCheck(now);
+  if (shut_.load(std::memory_order_acquire)) return;
+  // The node keeper looks at least every `period` (as its thread would).
+  next = std::min(next, now + ToNs(NodesPeriod()));
+  next = std::max(next, now + 1000000);  // at most every millisecond
+  std::lock_guard<std::mutex> lock(sim_mu_);
+  sweep_timer_ = sys_->timers().Schedule(TimePoint(std::chrono::nanoseconds(next)),
+                                         [this] { SweepOnTransport(); });
 }
 
 }  // namespace akt

@@ -72,6 +72,10 @@ class RemotingImpl final : public internal::RemoteHooks {
   // Node identity (src/remote/nodes.cc). A connection whose peer became
   // known calls NodeUp once, and NodeDown once when it closes.
   const NodeId& self_node() const { return self_; }
+  // The remoting clock (ns): steady_clock, or the system's virtual time.
+  int64_t NowNs() const { return sys_->NowNs(); }
+  // A simulated transport hands over the listening end of a new stream.
+  Status AcceptStream(std::unique_ptr<remote::Stream> stream, const std::string& peer);
   void NodeUp(remote::Connection* c);
   void NodeDown(remote::Connection* c, const Status& why);
   std::vector<NodeId> ConnectedNodes() const;
@@ -113,6 +117,14 @@ class RemotingImpl final : public internal::RemoteHooks {
   Result<remote::Connection*> Connect(const std::string& endpoint);
   Result<remote::Connection*> ConnectCached(const std::string& endpoint);
   Result<remote::Connection*> Dial(const std::string& endpoint);
+  Result<remote::Connection*> DialTransport(const std::string& endpoint);
+  // A connection is served from now on: by an I/O loop, or by the sweep of
+  // a simulated transport (takes one reference).
+  void Adopt(remote::Connection* c);
+  // On a transport (RemoteOptions::transport): no socket, no thread; the
+  // sweep runs on the system's timers and does the node keeper's work too.
+  void StartOnTransport();
+  void SweepOnTransport();
   void AcceptLoop(int listen_fd);
   void Accepted(int fd, const std::string& peer);
   // TCP_DEFER_ACCEPT on the listeners, off while the node is at its
@@ -133,6 +145,8 @@ class RemotingImpl final : public internal::RemoteHooks {
     bool lost = false;
   };
   void NodesLoop();
+  void NodesCheck(int64_t now_ns);
+  Duration NodesPeriod() const;
   void LoseNode(const NodeId& id, const Status& why);
   internal::ActorCell* ResolveTarget(remote::Connection* c, std::string_view name);
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
@@ -195,6 +209,11 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::thread nodes_thread_;
   std::condition_variable nodes_cv_;
   bool nodes_stop_ = false;  // nodes_mu_
+
+  std::shared_ptr<remote::Transport> transport_;  // null: TCP
+  std::mutex sim_mu_;
+  std::vector<remote::Connection*> sim_conns_;  // on a transport; one reference each
+  uint64_t sweep_timer_ = 0;                    // sim_mu_
 
   std::mutex endpoints_mu_;
   std::unordered_map<std::string, std::unique_ptr<Endpoint>> endpoints_;

@@ -207,7 +207,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   ::setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   ::setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   node.impl->Ref();  // the connection's reference (its destructor drops it)
-  auto* c = new remote::Connection(node.impl, fds[0], /*inbound=*/true, "fuzzer");
+  auto* c = new remote::Connection(node.impl, remote::MakeSocketStream(fds[0]), /*inbound=*/true, "fuzzer");
   Feed(c, fds[1], stream, chunk);
   bool closed = c->closed();
   std::string got = ReadAll(fds[1]);

@@ -3,7 +3,7 @@
 
 Layers, lowest first: core (src/core, src/pubsub, src/router, src/testkit and
 every public header but the ones below), grain (src/grain, akt/grain.h),
-remote (src/remote, akt/remote.h, akt/remote/*.pb.h). akt/akt.h is the
+remote (src/remote, akt/remote.h, akt/testing/sim.h, akt/remote/*.pb.h). akt/akt.h is the
 umbrella header and may include anything. Prints every wrong-way include as
 file:line and exits 1; --self-test proves it catches one.
 """
@@ -15,7 +15,7 @@ import tempfile
 RANK = {"core": 0, "grain": 1, "remote": 2}
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 
-PUBLIC = {"akt/grain.h": "grain", "akt/remote.h": "remote"}
+PUBLIC = {"akt/grain.h": "grain", "akt/remote.h": "remote", "akt/testing/sim.h": "remote"}
 UMBRELLA = {"include/akt/akt.h"}
 SRC_LAYER = {"core": "core", "pubsub": "core", "router": "core", "testkit": "core",
              "grain": "grain", "remote": "remote"}
