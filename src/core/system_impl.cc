@@ -445,6 +445,10 @@ bool PumpThunk(void* arg) {
 }
 }  // namespace
 
+void SystemImpl::PauseTurn(Duration d) const {
+  if (!options_.deterministic && d > Duration::zero()) std::this_thread::sleep_for(d);
+}
+
 bool SystemImpl::PumpUntil(TimePoint deadline) {
   if (pump_) return pump_(deadline);
   return PumpOwn(deadline);

@@ -119,6 +119,10 @@ class SystemImpl {
     if (!options_.deterministic) return SteadyNowNs();
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Now().time_since_epoch()).count();
   }
+  // Holds the current turn for `d` (a grain's activation backoff): sleeps,
+  // or in a deterministic system takes no time at all (virtual time moves
+  // only between turns; the wait is not real there).
+  void PauseTurn(Duration d) const;
   // Deterministic mode: a driver of several systems (akt::testing::SimNetwork)
   // replaces PumpUntil, so a blocking call on one system moves them all.
   void SetPump(std::function<bool(TimePoint)> pump) { pump_ = std::move(pump); }

@@ -313,7 +313,7 @@ class GrainActor final : public Actor {
 
   Status PostStop(Context& ctx) override {
     if (activated_ && grain_) {
-      GrainActivation a(&ctx, &id_, Clock::now() + options_.activation_timeout);
+      GrainActivation a(&ctx, &id_, cell_->system()->Now() + options_.activation_timeout);
       try {
         Status s = grain_->OnDeactivate(a);
         if (!s.ok()) {
@@ -336,7 +336,7 @@ class GrainActor final : public Actor {
     Status last;
     int attempts = 1 + std::max(0, options_.activation_retries);
     for (int i = 0; i < attempts; ++i) {
-      if (i > 0) std::this_thread::sleep_for(options_.activation_backoff);
+      if (i > 0) cell_->system()->PauseTurn(options_.activation_backoff);
       std::unique_ptr<Grain> g;
       try {
         g = factory_();
@@ -349,7 +349,7 @@ class GrainActor final : public Actor {
         last = Status(StatusCode::kActivationFailed, "the grain factory returned null");
         continue;
       }
-      auto start = Clock::now();
+      TimePoint start = cell_->system()->Now();
       GrainActivation a(&rc, &id_, start + options_.activation_timeout);
       try {
         last = g->OnActivate(a);
@@ -357,7 +357,7 @@ class GrainActor final : public Actor {
         last = Status(StatusCode::kActivationFailed,
                       "OnActivate threw: " + DescribeError(std::current_exception()));
       }
-      if (last.ok() && Clock::now() - start > options_.activation_timeout) {
+      if (last.ok() && cell_->system()->Now() - start > options_.activation_timeout) {
         last = TimeoutError("OnActivate took longer than the activation timeout");
       }
       if (last.ok()) {

@@ -293,6 +293,36 @@ TEST(Sim, APidOfACrashedIncarnationNeverReachesItsSuccessor) {
   });
 }
 
+TEST(Sim, GrainsOnAnotherNodeActivateDeactivateAndComeBackInVirtualTime) {
+  ForEachSeed(200, [](uint64_t seed) {
+    Net n(Seeded(seed), {kA, kB});
+    RegisterTestKinds(n.sys(kB), n.rem(kB));
+    GrainIdentity counter = *GrainIdentity::Make("pcounter", "acc-1");
+    for (int i = 1; i <= 5; ++i) {
+      akt::test::Add add;
+      add.set_amount(i);
+      ASSERT_TRUE(n.rem(kA).TellGrain(kB, counter, add).ok());
+    }
+    Result<Message> total = n.rem(kA).AskGrain(kB, counter, akt::test::GetTotal(), 2s);
+    ASSERT_TRUE(total.ok()) << total.status().ToString();
+    ASSERT_NE(total->As<akt::test::Total>(), nullptr);
+    EXPECT_EQ(total->As<akt::test::Total>()->value(), 15);  // one connection: all five first
+    // "pbrief" deactivates after 50 ms idle: in virtual time, exactly so.
+    GrainIdentity brief = *GrainIdentity::Make("pbrief", "dev-7");
+    Result<Message> first = n.rem(kA).AskGrain(kB, brief, MakePing(1), 2s);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_EQ(n.sys(kB).ActiveGrains().size(), 2u);
+    TimePoint answered = n.net.Now();
+    ASSERT_TRUE(n.net.RunUntil([&] { return n.sys(kB).ActiveGrains().size() == 1; }, 2s));
+    // Idle since it answered, which was one latency (<= 2 ms) before a had it.
+    EXPECT_GE(n.net.Now() - answered, 50ms - 2ms);
+    EXPECT_LE(n.net.Now() - answered, 250ms);
+    Result<Message> again = n.rem(kA).AskGrain(kB, brief, MakePing(2), 2s);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(again->As<akt::test::Pong>()->n(), 2);
+  });
+}
+
 TEST(Sim, BadEndpointsAndDuplicatesAreRefused) {
   SimNetwork net;
   EXPECT_EQ(net.AddNode("nonsense").status().code(), StatusCode::kInvalidArgument);
