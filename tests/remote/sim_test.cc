@@ -14,6 +14,7 @@
 
 #include "akt/messages.h"
 #include "akt/testing/sim.h"
+#include "akt/testkit.h"
 #include "node_events.h"
 #include "remote_actors.h"
 #include "remote_fixture.h"
@@ -320,6 +321,22 @@ TEST(Sim, GrainsOnAnotherNodeActivateDeactivateAndComeBackInVirtualTime) {
     Result<Message> again = n.rem(kA).AskGrain(kB, brief, MakePing(2), 2s);
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     EXPECT_EQ(again->As<akt::test::Pong>()->n(), 2);
+  });
+}
+
+TEST(Sim, AProbesWaitMovesTheWholeNetwork) {
+  ForEachSeed(100, [](uint64_t seed) {
+    Net n(Seeded(seed), {kA, kB});
+    Result<PID> echo = n.rem(kA).Lookup(kB, "echo", 1s);
+    ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+    akt::testkit::TestProbe probe(n.sys(kA));
+    ASSERT_TRUE(probe.Watch(*echo).ok());
+    TimePoint crash = n.net.Now();
+    n.net.Crash(kB);
+    Result<Terminated> t = probe.ExpectMessage<Terminated>(5s);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->reason, TerminationReason::kNodeLost);
+    EXPECT_LE(n.net.Now() - crash, 1300ms);
   });
 }
 
