@@ -70,146 +70,160 @@ Status SpawnOptionsFrom(const remote::SpawnRequest& req, internal::SystemImpl* s
 }
 }  // namespace
 
+ActorFactory RemotingImpl::FindKind(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(kinds_mu_);
+  auto it = kinds_.find(kind);
+  return it != kinds_.end() ? it->second : ActorFactory();
+}
+
+Status RemotingImpl::RegisterControl(std::string type, ControlHandler handler) {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  if (!control_.emplace(std::move(type), std::move(handler)).second) {
+    return AlreadyExistsError("a control handler for this type is already registered");
+  }
+  return Status();
+}
+
+void RemotingImpl::RegisterBuiltinControls() {
+  auto add = [this](const google::protobuf::Descriptor* d,
+                    ControlAnswer (RemotingImpl::*fn)(Connection*, const Message&)) {
+    RegisterControl(d->full_name(), [this, fn](Connection* c, const Message& m) {
+      return (this->*fn)(c, m);
+    }).IgnoreError();
+  };
+  add(remote::SpawnRequest::descriptor(), &RemotingImpl::ServeSpawn);
+  add(remote::GrainRequest::descriptor(), &RemotingImpl::ServeGrain);
+  add(remote::LookupRequest::descriptor(), &RemotingImpl::ServeLookup);
+  add(remote::LifecycleRequest::descriptor(), &RemotingImpl::ServeLifecycle);
+  add(remote::WatchRequest::descriptor(), &RemotingImpl::ServeWatch);
+  add(remote::UnwatchRequest::descriptor(), &RemotingImpl::ServeWatch);
+  add(remote::TerminatedNotice::descriptor(), &RemotingImpl::ServeTerminatedNotice);
+}
+
 void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
+  const ControlHandler* handler = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    auto it = control_.find(std::string(f.type));
+    if (it != control_.end()) handler = &it->second;  // never erased: stays valid
+  }
+  if (handler == nullptr) {
+    c->Refuse(f.correlation,
+              InvalidArgumentError("'" + std::string(f.type) + "' is not a control request"));
+    return;
+  }
   Message m;
   Status s = ParsePayload(c, f.type, f.payload, &m);
   if (!s.ok()) {
     c->Refuse(f.correlation, s);
     return;
   }
+  ControlAnswer answer = (*handler)(c, m);
+  if (!answer.ok()) {
+    c->Refuse(f.correlation, answer.status());
+    return;
+  }
   // A TELL to $remote is carried out like an ASK; only a failure is answered.
-  auto reply = [&](const google::protobuf::Message& r) {
-    if (f.kind != wire::Kind::kAsk) return;
-    wire::Frame out;
-    out.kind = wire::Kind::kReply;
-    out.correlation = f.correlation;
-    out.type = r.GetDescriptor()->full_name();
-    if (c->Enqueue(out, &r, {}).ok()) c->FlushSoon();
-  };
-  Status refused;
-  if (HandleWatchControl(c, m, &refused)) {
-    if (!refused.ok()) {
-      c->Refuse(f.correlation, refused);
-    } else {
-      reply(remote::Ack());
-    }
-    return;
+  if (f.kind != wire::Kind::kAsk) return;
+  const google::protobuf::Message& r = **answer;
+  wire::Frame out;
+  out.kind = wire::Kind::kReply;
+  out.correlation = f.correlation;
+  out.type = r.GetDescriptor()->full_name();
+  if (c->Enqueue(out, &r, {}).ok()) c->FlushSoon();
+}
+
+namespace {
+ControlAnswer Answer(std::unique_ptr<google::protobuf::Message> m) { return ControlAnswer(std::move(m)); }
+ControlAnswer Ack() { return Answer(std::make_unique<remote::Ack>()); }
+ControlAnswer Address(const std::string& address) {
+  auto out = std::make_unique<remote::LookupReply>();
+  out->set_address(address);
+  return Answer(std::move(out));
+}
+}  // namespace
+
+ControlAnswer RemotingImpl::ServeSpawn(Connection*, const Message& m) {
+  const auto& req = *m.As<remote::SpawnRequest>();
+  ActorFactory factory = FindKind(req.kind());
+  if (!factory) {
+    return NotFoundError("no actor kind '" + req.kind() + "' is registered on " + endpoint_);
   }
-  if (const auto* req = m.As<remote::SpawnRequest>()) {
-    ActorFactory factory;
+  SpawnOptions opts;
+  Status s = SpawnOptionsFrom(req, sys_, &opts);
+  if (!s.ok()) return s;
+  Result<PID> r = system_.Spawn(req.name(), factory, opts);
+  if (!r.ok()) return r.status();
+  {
+    std::lock_guard<std::mutex> lock(kinds_mu_);
+    spawn_records_[req.name()] = req.SerializeAsString();
+  }
+  auto out = std::make_unique<remote::SpawnReply>();
+  out->set_address(prefix_ + req.name());
+  return Answer(std::move(out));
+}
+
+ControlAnswer RemotingImpl::ServeGrain(Connection*, const Message& m) {
+  const auto& req = *m.As<remote::GrainRequest>();
+  Result<PID> r = internal::ActivateGrainByIdentity(sys_, req.kind(), req.name());
+  if (!r.ok()) return r.status();
+  return Address(prefix_ + internal::GrainActorName(req.kind(), req.name()));
+}
+
+ControlAnswer RemotingImpl::ServeLookup(Connection*, const Message& m) {
+  const auto& req = *m.As<remote::LookupRequest>();
+  if (!sys_->Lookup(req.name()).ok()) {
+    return NotFoundError("no actor named '" + req.name() + "' on " + endpoint_);
+  }
+  return Address(prefix_ + req.name());
+}
+
+ControlAnswer RemotingImpl::ServeLifecycle(Connection*, const Message& m) {
+  const auto& req = *m.As<remote::LifecycleRequest>();
+  Result<PID> r = sys_->Lookup(req.name());
+  if (!r.ok() && req.op() == remote::LifecycleRequest::RESTART) {
+    // Re-spawn: the actor is gone, but it was spawned here by kind.
+    std::string record;
     {
       std::lock_guard<std::mutex> lock(kinds_mu_);
-      auto it = kinds_.find(req->kind());
-      if (it != kinds_.end()) factory = it->second;
+      auto it = spawn_records_.find(req.name());
+      if (it != spawn_records_.end()) record = it->second;
     }
-    if (!factory) {
-      c->Refuse(f.correlation,
-                NotFoundError("no actor kind '" + req->kind() + "' is registered on " + endpoint_));
-      return;
+    remote::SpawnRequest sr;
+    if (!record.empty() && sr.ParseFromString(record)) {
+      ActorFactory factory = FindKind(sr.kind());
+      SpawnOptions opts;
+      if (factory && SpawnOptionsFrom(sr, sys_, &opts).ok()) {
+        r = system_.Spawn(sr.name(), factory, opts);
+      }
     }
-    SpawnOptions opts;
-    s = SpawnOptionsFrom(*req, sys_, &opts);
-    if (!s.ok()) {
-      c->Refuse(f.correlation, s);
-      return;
-    }
-    Result<PID> r = system_.Spawn(req->name(), factory, opts);
     if (!r.ok()) {
-      c->Refuse(f.correlation, r.status());
-      return;
+      return NotFoundError("no actor named '" + req.name() + "' on " + endpoint_ +
+                           " and no record to re-spawn it from");
     }
-    {
+    return Ack();
+  }
+  if (!r.ok()) return NotFoundError("no actor named '" + req.name() + "' on " + endpoint_);
+  switch (req.op()) {
+    case remote::LifecycleRequest::STOP: {
       std::lock_guard<std::mutex> lock(kinds_mu_);
-      spawn_records_[req->name()] = req->SerializeAsString();
+      spawn_records_.erase(req.name());
+      r->Stop();
+      break;
     }
-    remote::SpawnReply out;
-    out.set_address(prefix_ + req->name());
-    reply(out);
-    return;
+    case remote::LifecycleRequest::RESTART:
+      r->Restart();
+      break;
+    case remote::LifecycleRequest::REINSTATE:
+      r->Reinstate();
+      break;
+    case remote::LifecycleRequest::KILL:
+      r->Kill();
+      break;
+    default:
+      return InvalidArgumentError("unknown lifecycle operation");
   }
-  if (const auto* req = m.As<remote::GrainRequest>()) {
-    Result<PID> r = internal::ActivateGrainByIdentity(sys_, req->kind(), req->name());
-    if (!r.ok()) {
-      c->Refuse(f.correlation, r.status());
-      return;
-    }
-    remote::LookupReply out;
-    out.set_address(prefix_ + internal::GrainActorName(req->kind(), req->name()));
-    reply(out);
-    return;
-  }
-  if (const auto* req = m.As<remote::LookupRequest>()) {
-    Result<PID> r = sys_->Lookup(req->name());
-    if (!r.ok()) {
-      c->Refuse(f.correlation,
-                NotFoundError("no actor named '" + req->name() + "' on " + endpoint_));
-      return;
-    }
-    remote::LookupReply out;
-    out.set_address(prefix_ + req->name());
-    reply(out);
-    return;
-  }
-  if (const auto* req = m.As<remote::LifecycleRequest>()) {
-    Result<PID> r = sys_->Lookup(req->name());
-    if (!r.ok() && req->op() == remote::LifecycleRequest::RESTART) {
-      // Re-spawn: the actor is gone, but it was spawned here by kind.
-      std::string record;
-      {
-        std::lock_guard<std::mutex> lock(kinds_mu_);
-        auto it = spawn_records_.find(req->name());
-        if (it != spawn_records_.end()) record = it->second;
-      }
-      remote::SpawnRequest sr;
-      if (!record.empty() && sr.ParseFromString(record)) {
-        ActorFactory factory;
-        {
-          std::lock_guard<std::mutex> lock(kinds_mu_);
-          auto it = kinds_.find(sr.kind());
-          if (it != kinds_.end()) factory = it->second;
-        }
-        SpawnOptions opts;
-        if (factory && SpawnOptionsFrom(sr, sys_, &opts).ok())
-          r = system_.Spawn(sr.name(), factory, opts);
-      }
-      if (!r.ok()) {
-        c->Refuse(f.correlation, NotFoundError("no actor named '" + req->name() + "' on " +
-                                               endpoint_ + " and no record to re-spawn it from"));
-        return;
-      }
-      reply(remote::Ack());
-      return;
-    }
-    if (!r.ok()) {
-      c->Refuse(f.correlation,
-                NotFoundError("no actor named '" + req->name() + "' on " + endpoint_));
-      return;
-    }
-    switch (req->op()) {
-      case remote::LifecycleRequest::STOP: {
-        std::lock_guard<std::mutex> lock(kinds_mu_);
-        spawn_records_.erase(req->name());
-        r->Stop();
-        break;
-      }
-      case remote::LifecycleRequest::RESTART:
-        r->Restart();
-        break;
-      case remote::LifecycleRequest::REINSTATE:
-        r->Reinstate();
-        break;
-      case remote::LifecycleRequest::KILL:
-        r->Kill();
-        break;
-      default:
-        c->Refuse(f.correlation, InvalidArgumentError("unknown lifecycle operation"));
-        return;
-    }
-    reply(remote::Ack());
-    return;
-  }
-  c->Refuse(f.correlation,
-            InvalidArgumentError("'" + std::string(f.type) + "' is not a control request"));
+  return Ack();
 }
 
 Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,

@@ -321,16 +321,7 @@ void RemotingImpl::Control(ActorCell* proxy, internal::SysKind kind) {
   }
   auto* ref = static_cast<ProxyData*>(proxy->remote_data().get());
   req.set_name(ref->name);
-  Result<Connection*> rc = Connect(ref->endpoint);
-  if (!rc.ok()) return;
-  Connection* c = *rc;
-  wire::Frame f;
-  f.kind = wire::Kind::kTell;  // one-way: a failure comes back as an ERROR and is logged
-  f.correlation = 0;
-  f.type = req.GetDescriptor()->full_name();
-  f.target = wire::kControlTarget;
-  if (c->Enqueue(f, &req, {}).ok()) c->FlushSoon();
-  c->Release();
+  TellControl(ref->endpoint, req);  // one-way: a failure comes back as an ERROR, logged
 }
 
 void RemotingImpl::BeforeInvoke(const internal::RemoteMeta* meta) {

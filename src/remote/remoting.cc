@@ -199,6 +199,7 @@ RemotingImpl::RemotingImpl(ActorSystem& system, RemoteOptions options)
   // No reference on the system: it owns this object (a reference would be a
   // cycle). After Shutdown nothing here touches the system any more.
   propagator_ = options_.propagator ? options_.propagator : DefaultPropagator();
+  RegisterBuiltinControls();
 }
 
 RemotingImpl::~RemotingImpl() {

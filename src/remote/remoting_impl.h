@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +42,12 @@ struct ProxyData {
   std::atomic<bool> lost{false};  // its node was lost: refuses everything
   bool binds = true;              // false for grains (set before it is shared)
 };
+
+// A control request's answer (sent back for an ASK), or why it was refused.
+using ControlAnswer = Result<std::unique_ptr<google::protobuf::Message>>;
+// Serves one type of control request ($remote). Runs on the thread that read
+// the frame: it must not block.
+using ControlHandler = std::function<ControlAnswer(remote::Connection*, const Message&)>;
 
 class RemotingImpl final : public internal::RemoteHooks {
  public:
@@ -89,6 +96,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   const std::string& endpoint() const { return endpoint_; }
   uint16_t port() const { return port_; }
   Status RegisterKind(std::string kind, ActorFactory factory);
+  // A layer above remoting (the cluster) serves its own control requests.
+  Status RegisterControl(std::string type, ControlHandler handler);
   Result<PID> ActorOf(std::string_view address);
   // `from`: the node the address came from (a reply, a sender): a PID of
   // that node belongs to that incarnation.
@@ -152,9 +161,17 @@ class RemotingImpl final : public internal::RemoteHooks {
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
                       Message* out);
+  // Control requests: one handler per protobuf type (full name), looked up
+  // by the frame's type; the built-in ones are registered at construction.
   void HandleControl(remote::Connection* c, const remote::wire::Frame& f);
-  // Watch, unwatch and terminated notices; false: not one of them.
-  bool HandleWatchControl(remote::Connection* c, const Message& m, Status* refused);
+  void RegisterBuiltinControls();
+  ControlAnswer ServeSpawn(remote::Connection* c, const Message& m);
+  ControlAnswer ServeGrain(remote::Connection* c, const Message& m);
+  ControlAnswer ServeLookup(remote::Connection* c, const Message& m);
+  ControlAnswer ServeLifecycle(remote::Connection* c, const Message& m);
+  ControlAnswer ServeWatch(remote::Connection* c, const Message& m);  // and unwatch (watch.cc)
+  ControlAnswer ServeTerminatedNotice(remote::Connection* c, const Message& m);
+  ActorFactory FindKind(const std::string& kind);
   Status StartWatchRelay();
   // A one-way control request (a TELL to $remote); dropped when the node
   // cannot be reached.
@@ -192,6 +209,9 @@ class RemotingImpl final : public internal::RemoteHooks {
   int wake_pipe_[2] = {-1, -1};
   SSL_CTX* server_tls_ = nullptr;
   SSL_CTX* client_tls_ = nullptr;
+
+  std::mutex control_mu_;
+  std::unordered_map<std::string, ControlHandler> control_;  // never erased
 
   std::mutex kinds_mu_;
   std::unordered_map<std::string, ActorFactory> kinds_;

@@ -116,29 +116,27 @@ void RemotingImpl::SendTerminatedNotice(const std::string& endpoint, const std::
   TellControl(endpoint, notice);
 }
 
-bool RemotingImpl::HandleWatchControl(Connection* c, const Message& m, Status* refused) {
-  const bool watch = m.As<remote::WatchRequest>() != nullptr;
-  const bool unwatch = m.As<remote::UnwatchRequest>() != nullptr;
-  if (watch || unwatch) {
-    // The notice goes to the node the request came from: it must say who
-    // it is (wire version 2).
-    if (!c->node_known() || c->peer_node().incarnation == 0) {
-      *refused = FailedPreconditionError(
-          "a remote watch needs wire version 2 (the watcher's NODE frame names where the "
-          "notice goes)");
-      return true;
-    }
-    std::string name = watch ? m.As<remote::WatchRequest>()->name()
-                             : m.As<remote::UnwatchRequest>()->name();
-    Status told = watch ? watch_relay_.Tell(WatchFor{name, c->peer_node().endpoint})
-                        : watch_relay_.Tell(UnwatchFor{name, c->peer_node().endpoint});
-    if (!told.ok()) *refused = told;
-    return true;
+ControlAnswer RemotingImpl::ServeWatch(Connection* c, const Message& m) {
+  // The notice goes to the node the request came from: it must say who it
+  // is (wire version 2).
+  if (!c->node_known() || c->peer_node().incarnation == 0) {
+    return FailedPreconditionError(
+        "a remote watch needs wire version 2 (the watcher's NODE frame names where the "
+        "notice goes)");
   }
-  if (const auto* n = m.As<remote::TerminatedNotice>()) {
-    if (!c->node_known()) return true;  // cannot tell whose actor it was
+  const std::string& endpoint = c->peer_node().endpoint;
+  Status told = m.As<remote::WatchRequest>() != nullptr
+                    ? watch_relay_.Tell(WatchFor{m.As<remote::WatchRequest>()->name(), endpoint})
+                    : watch_relay_.Tell(UnwatchFor{m.As<remote::UnwatchRequest>()->name(), endpoint});
+  if (!told.ok()) return told;
+  return ControlAnswer(std::make_unique<remote::Ack>());
+}
+
+ControlAnswer RemotingImpl::ServeTerminatedNotice(Connection* c, const Message& m) {
+  const auto& n = *m.As<remote::TerminatedNotice>();
+  if (c->node_known()) {  // else: cannot tell whose actor it was
     const NodeId& from = c->peer_node();
-    std::string address = "akt://" + from.system + "@" + from.endpoint + "/" + n->name();
+    std::string address = "akt://" + from.system + "@" + from.endpoint + "/" + n.name();
     PID proxy;
     {
       std::lock_guard<std::mutex> lock(proxies_mu_);
@@ -150,9 +148,8 @@ bool RemotingImpl::HandleWatchControl(Connection* c, const Message& m, Status* r
       uint64_t bound = ref->incarnation.load(std::memory_order_acquire);
       if (bound == 0 || bound == from.incarnation) proxy.cell()->ProxyActorStopped();
     }
-    return true;
   }
-  return false;
+  return ControlAnswer(std::make_unique<remote::Ack>());
 }
 
 void RemotingImpl::TellControl(const std::string& endpoint,
