@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -232,6 +233,49 @@ struct RemotingStats {
 
 class RemotingImpl;
 
+// Continues a non-blocking remote call on the actor that made it (see
+// Remoting::RequestLookup): runs exactly once on that actor, with the result
+// or kTimeout / kUnavailable / kNotFound / ..., like RequestBuilder::Then.
+// It does not run if the actor stops first.
+using PidCallback = std::function<void(ReceiveContext& ctx, Result<PID> pid)>;
+using AckCallback = std::function<void(ReceiveContext& ctx, Status status)>;
+
+// A remote lookup or spawn not sent yet: Then(...) sends it.
+class [[nodiscard]] PidCall {
+ public:
+  void Then(PidCallback callback) &&;
+
+ private:
+  friend class RemotingImpl;
+  PidCall(ReceiveContext* ctx, RemotingImpl* impl, PID to, Message msg, Duration timeout,
+          Result<PID> now)
+      : ctx_(ctx), impl_(impl), to_(std::move(to)), msg_(std::move(msg)), timeout_(timeout),
+        now_(std::move(now)) {}
+  ReceiveContext* ctx_;
+  RemotingImpl* impl_;
+  PID to_;  // the other node's control target; empty: `now_` is the answer
+  Message msg_;
+  Duration timeout_;
+  Result<PID> now_;
+};
+
+// A remote stop / restart / reinstate not sent yet: Then(...) sends it.
+class [[nodiscard]] AckCall {
+ public:
+  void Then(AckCallback callback) &&;
+
+ private:
+  friend class RemotingImpl;
+  AckCall(ReceiveContext* ctx, PID to, Message msg, Duration timeout, Status now)
+      : ctx_(ctx), to_(std::move(to)), msg_(std::move(msg)), timeout_(timeout),
+        now_(std::move(now)) {}
+  ReceiveContext* ctx_;
+  PID to_;  // empty: `now_` is the answer
+  Message msg_;
+  Duration timeout_;
+  Status now_;
+};
+
 class Remoting {
  public:
   // Starts the server and attaches remoting to `system` (which owns it and
@@ -268,6 +312,27 @@ class Remoting {
   Status StopRemote(const PID& pid, Duration timeout = std::chrono::seconds(5));
   Status RestartRemote(const PID& pid, Duration timeout = std::chrono::seconds(5));
   Status ReinstateRemote(const PID& pid, Duration timeout = std::chrono::seconds(5));
+
+  // The same calls without blocking, for use inside an actor turn (the
+  // blocking ones refuse to run there): the answer continues in Then(...)
+  // on the calling actor, which goes on with other messages meanwhile.
+  //
+  //   remoting->RequestLookup(ctx, "10.0.0.7:7000", "orders", 1s)
+  //       .Then([](akt::ReceiveContext& ctx, akt::Result<akt::PID> orders) { ... });
+  //
+  // A PID from RequestLookup / RequestSpawn binds to the node's start
+  // (incarnation) at its first send, like one from ActorOf; the blocking
+  // forms bind it to the node that answered. For this node's own endpoint
+  // the answer is known at once: Then runs the callback before it returns.
+  PidCall RequestLookup(ReceiveContext& ctx, std::string_view endpoint, std::string_view name,
+                        Duration timeout = std::chrono::seconds(5));
+  PidCall RequestSpawn(ReceiveContext& ctx, std::string_view endpoint, std::string_view name,
+                       std::string_view kind, const RemoteSpawnOptions& options = {},
+                       Duration timeout = std::chrono::seconds(5));
+  AckCall RequestStop(ReceiveContext& ctx, const PID& pid,
+                      Duration timeout = std::chrono::seconds(5));
+  AckCall RequestRestart(ReceiveContext& ctx, const PID& pid,
+                         Duration timeout = std::chrono::seconds(5));
 
   // The address other nodes use for a local actor of this system.
   std::string AddressOf(const PID& pid) const;

@@ -299,10 +299,11 @@ PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
     replaced = it->second;
   }
   // A grain is found by identity, not by process: its PID follows the grain
-  // to whichever start of the node hosts it now.
+  // to whichever start of the node hosts it now (so does the control target).
   bool grain = internal::IsGrainActorName(name);
-  auto data = std::make_shared<ProxyData>(endpoint, std::string(name), grain ? 0 : incarnation);
-  data->binds = !grain;
+  bool binds = !grain && name != wire::kControlTarget;  // the control target is not a process
+  auto data = std::make_shared<ProxyData>(endpoint, std::string(name), binds ? incarnation : 0);
+  data->binds = binds;
   ActorCell* cell =
       ActorCell::NewProxy(sys_, sys_->NextActorId(), std::string(name), address, std::move(data));
   PID pid = cell->self();
@@ -357,9 +358,9 @@ Result<PID> RemotingImpl::Lookup(std::string_view endpoint, std::string_view nam
   return ActorOfFrom(rep->address(), &node);
 }
 
-Result<PID> RemotingImpl::SpawnRemote(std::string_view endpoint, std::string_view name,
-                                      std::string_view kind, const RemoteSpawnOptions& options,
-                                      Duration timeout) {
+Result<remote::SpawnRequest> RemotingImpl::MakeSpawnRequest(std::string_view name,
+                                                            std::string_view kind,
+                                                            const RemoteSpawnOptions& options) {
   remote::SpawnRequest req;
   req.set_name(std::string(name));
   req.set_kind(std::string(kind));
@@ -378,12 +379,68 @@ Result<PID> RemotingImpl::SpawnRemote(std::string_view endpoint, std::string_vie
     d->set_type(std::string(dep->TypeName()));
     d->set_data(*bytes);
   }
+  return req;
+}
+
+Result<PID> RemotingImpl::SpawnRemote(std::string_view endpoint, std::string_view name,
+                                      std::string_view kind, const RemoteSpawnOptions& options,
+                                      Duration timeout) {
+  Result<remote::SpawnRequest> req = MakeSpawnRequest(name, kind, options);
+  if (!req.ok()) return req.status();
   NodeId node;
-  Result<Message> r = ControlCall(std::string(endpoint), req, timeout, &node);
+  Result<Message> r = ControlCall(std::string(endpoint), *req, timeout, &node);
   if (!r.ok()) return r.status();
   const auto* rep = r->As<remote::SpawnReply>();
   if (rep == nullptr) return Status(StatusCode::kProtocolError, "unexpected answer to a spawn");
   return ActorOfFrom(rep->address(), &node);
+}
+
+// ---------------------------------------------------------------------------
+// The non-blocking forms: a request to the other node's control target
+// through a proxy, answered like any request (RequestBuilder::Then).
+
+PID RemotingImpl::ControlPid(const std::string& endpoint) {
+  return ProxyFor(endpoint, wire::kControlTarget,
+                  "akt://*@" + endpoint + "/" + std::string(wire::kControlTarget));
+}
+
+Result<PID> RemotingImpl::PidFromAnswer(const Result<Message>& r) {
+  if (!r.ok()) return r.status();
+  if (const auto* rep = r->As<remote::LookupReply>()) return ActorOf(rep->address());
+  if (const auto* rep = r->As<remote::SpawnReply>()) return ActorOf(rep->address());
+  return Status(StatusCode::kProtocolError, "unexpected answer to a remote call");
+}
+
+PidCall RemotingImpl::RequestLookup(ReceiveContext& ctx, std::string_view endpoint,
+                                    std::string_view name, Duration timeout) {
+  if (endpoint == endpoint_) return PidCall(&ctx, this, PID(), Message(), timeout, sys_->Lookup(name));
+  remote::LookupRequest req;
+  req.set_name(std::string(name));
+  return PidCall(&ctx, this, ControlPid(std::string(endpoint)), Message(std::move(req)), timeout,
+                 Status());
+}
+
+PidCall RemotingImpl::RequestSpawn(ReceiveContext& ctx, std::string_view endpoint,
+                                   std::string_view name, std::string_view kind,
+                                   const RemoteSpawnOptions& options, Duration timeout) {
+  Result<remote::SpawnRequest> req = MakeSpawnRequest(name, kind, options);
+  if (!req.ok()) return PidCall(&ctx, this, PID(), Message(), timeout, req.status());
+  return PidCall(&ctx, this, ControlPid(std::string(endpoint)), Message(std::move(*req)), timeout,
+                 Status());
+}
+
+AckCall RemotingImpl::RequestLifecycle(ReceiveContext& ctx, const PID& pid, int op,
+                                       Duration timeout) {
+  if (!pid) return AckCall(&ctx, PID(), Message(), timeout, NotFoundError("an empty PID"));
+  if (!pid.cell()->is_remote()) {
+    op == remote::LifecycleRequest::STOP ? pid.Stop() : pid.Restart();
+    return AckCall(&ctx, PID(), Message(), timeout, Status());
+  }
+  auto* ref = static_cast<ProxyData*>(pid.cell()->remote_data().get());
+  remote::LifecycleRequest req;
+  req.set_name(ref->name);
+  req.set_op(static_cast<remote::LifecycleRequest::Op>(op));
+  return AckCall(&ctx, ControlPid(ref->endpoint), Message(std::move(req)), timeout, Status());
 }
 
 Status RemotingImpl::Lifecycle(const PID& pid, int op, Duration timeout) {

@@ -156,6 +156,45 @@ Result<PID> Remoting::SpawnRemote(std::string_view endpoint, std::string_view na
                                   Duration timeout) {
   return impl_->SpawnRemote(endpoint, name, kind, options, timeout);
 }
+PidCall Remoting::RequestLookup(ReceiveContext& ctx, std::string_view endpoint,
+                                std::string_view name, Duration timeout) {
+  return impl_->RequestLookup(ctx, endpoint, name, timeout);
+}
+PidCall Remoting::RequestSpawn(ReceiveContext& ctx, std::string_view endpoint,
+                               std::string_view name, std::string_view kind,
+                               const RemoteSpawnOptions& options, Duration timeout) {
+  return impl_->RequestSpawn(ctx, endpoint, name, kind, options, timeout);
+}
+AckCall Remoting::RequestStop(ReceiveContext& ctx, const PID& pid, Duration timeout) {
+  return impl_->RequestLifecycle(ctx, pid, remote::LifecycleRequest::STOP, timeout);
+}
+AckCall Remoting::RequestRestart(ReceiveContext& ctx, const PID& pid, Duration timeout) {
+  return impl_->RequestLifecycle(ctx, pid, remote::LifecycleRequest::RESTART, timeout);
+}
+
+void PidCall::Then(PidCallback callback) && {
+  if (!to_) {
+    callback(*ctx_, std::move(now_));
+    return;
+  }
+  RemotingImpl* impl = impl_;
+  ctx_->Request(to_, std::move(msg_), timeout_)
+      .Then([impl, callback = std::move(callback)](ReceiveContext& ctx, Result<Message> r) {
+        callback(ctx, impl->PidFromAnswer(r));
+      });
+}
+
+void AckCall::Then(AckCallback callback) && {
+  if (!to_) {
+    callback(*ctx_, std::move(now_));
+    return;
+  }
+  ctx_->Request(to_, std::move(msg_), timeout_)
+      .Then([callback = std::move(callback)](ReceiveContext& ctx, Result<Message> r) {
+        callback(ctx, r.ok() ? Status() : r.status());
+      });
+}
+
 Status Remoting::StopRemote(const PID& pid, Duration timeout) {
   return impl_->Lifecycle(pid, remote::LifecycleRequest::STOP, timeout);
 }

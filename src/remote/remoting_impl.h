@@ -19,6 +19,10 @@
 
 typedef struct ssl_ctx_st SSL_CTX;
 
+namespace akt::remote {
+class SpawnRequest;  // akt/remote/control.pb.h
+}  // namespace akt::remote
+
 namespace akt {
 
 struct RemoteStatsAtomics {
@@ -106,6 +110,18 @@ class RemotingImpl final : public internal::RemoteHooks {
   Result<PID> SpawnRemote(std::string_view endpoint, std::string_view name, std::string_view kind,
                           const RemoteSpawnOptions& options, Duration timeout);
   Status Lifecycle(const PID& pid, int op, Duration timeout);
+  // Non-blocking forms (inside a turn): requests to the control target.
+  PidCall RequestLookup(ReceiveContext& ctx, std::string_view endpoint, std::string_view name,
+                        Duration timeout);
+  PidCall RequestSpawn(ReceiveContext& ctx, std::string_view endpoint, std::string_view name,
+                       std::string_view kind, const RemoteSpawnOptions& options, Duration timeout);
+  AckCall RequestLifecycle(ReceiveContext& ctx, const PID& pid, int op, Duration timeout);
+  Result<PID> PidFromAnswer(const Result<Message>& r);
+  Result<remote::SpawnRequest> MakeSpawnRequest(std::string_view name, std::string_view kind,
+                                                const RemoteSpawnOptions& options);
+  // A proxy for the control target ($remote) of `endpoint`; it binds to no
+  // incarnation (whichever start of the node is there answers).
+  PID ControlPid(const std::string& endpoint);
   std::string AddressOf(const PID& pid) const;
   RemotingStats Stats() const;
   Result<PID> GrainOf(std::string_view endpoint, const GrainIdentity& id, Duration timeout);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "remote_caller.h"
 #include "remote_fixture.h"
 
 namespace akt::test {
@@ -148,6 +149,25 @@ TEST_F(Remote, RequestFromAnActorCompletesWithTheRemoteReply) {
   ASSERT_TRUE(a_.system->Spawn<Requester>("requester", RemoteEchoPid(), &got).ok());
   EXPECT_TRUE(WaitUntil([&] { return got.load() != 0; }));
   EXPECT_EQ(got.load(), 42);
+}
+
+TEST_F(Remote, AnActorLooksUpSpawnsAndStopsRemotelyInsideItsTurns) {
+  auto log = std::make_shared<RemoteCaller::Log>();
+  Result<PID> caller =
+      a_.system->Spawn<RemoteCaller>("caller", a_.remoting, b_.remoting->endpoint(), log);
+  ASSERT_TRUE(caller.ok());
+  ASSERT_TRUE(caller->Tell(std::string("lookup")).ok());
+  ASSERT_TRUE(WaitUntil([&] { return log->Get().size() == 2; })) << ::testing::PrintToString(log->Get());
+  EXPECT_EQ(log->Get(), (std::vector<std::string>{"lookup ok", "pong 5"}));
+  ASSERT_TRUE(caller->Tell(std::string("missing")).ok());
+  ASSERT_TRUE(WaitUntil([&] { return log->Get().size() == 3; }));
+  EXPECT_EQ(log->Get()[2], "lookup NOT_FOUND");
+  ASSERT_TRUE(caller->Tell(std::string("spawn")).ok());
+  ASSERT_TRUE(WaitUntil([&] { return log->Get().size() == 6; })) << ::testing::PrintToString(log->Get());
+  EXPECT_EQ(log->Get()[3], "spawn ok");
+  EXPECT_EQ(log->Get()[4], "pong 6");
+  EXPECT_EQ(log->Get()[5], "stopped");
+  EXPECT_TRUE(WaitUntil([&] { return !b_.system->ActorOf("spawned").ok(); }));
 }
 
 // Forward keeps the original asker: a local Ask answered by a remote actor.

@@ -4,6 +4,7 @@
 // fails, printing it; AKT_SIM_SEED=<n> replays that one seed alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "akt/testing/sim.h"
 #include "akt/testkit.h"
 #include "node_events.h"
+#include "remote_caller.h"
 #include "remote_actors.h"
 #include "remote_fixture.h"
 
@@ -337,6 +339,33 @@ TEST(Sim, AProbesWaitMovesTheWholeNetwork) {
     ASSERT_TRUE(t.ok()) << t.status().ToString();
     EXPECT_EQ(t->reason, TerminationReason::kNodeLost);
     EXPECT_LE(n.net.Now() - crash, 1300ms);
+  });
+}
+
+TEST(Sim, AnActorLooksUpSpawnsAndStopsOnAnotherNodeWithoutBlocking) {
+  ForEachSeed(200, [](uint64_t seed) {
+    Net n(Seeded(seed), {kA, kB});
+    RegisterTestKinds(n.sys(kB), n.rem(kB));
+    auto log = std::make_shared<RemoteCaller::Log>();
+    Result<PID> caller = n.sys(kA).Spawn<RemoteCaller>("caller", &n.rem(kA), kB, log);
+    ASSERT_TRUE(caller.ok());
+    for (const char* cmd : {"lookup", "missing", "spawn"}) {
+      ASSERT_TRUE(caller->Tell(std::string(cmd)).ok());
+    }
+    ASSERT_TRUE(n.net.RunUntil([&] { return log->Get().size() == 6; }, 5s))
+        << ::testing::PrintToString(log->Get());
+    // The three calls run at once; each one's own steps stay in order.
+    std::vector<std::string> got = log->Get();
+    auto pos = [&](const std::string& line) {
+      return std::find(got.begin(), got.end(), line) - got.begin();
+    };
+    for (const char* line : {"lookup ok", "pong 5", "lookup NOT_FOUND", "spawn ok", "pong 6", "stopped"}) {
+      EXPECT_LT(pos(line), 6) << line << " missing from " << ::testing::PrintToString(got);
+    }
+    EXPECT_LT(pos("lookup ok"), pos("pong 5"));
+    EXPECT_LT(pos("spawn ok"), pos("pong 6"));
+    EXPECT_LT(pos("pong 6"), pos("stopped"));
+    EXPECT_TRUE(n.net.RunUntil([&] { return !n.sys(kB).ActorOf("spawned").ok(); }, 1s));
   });
 }
 
