@@ -132,6 +132,16 @@ struct GrainOptions {
   }
 };
 
+// Why a grain deactivates (GrainActivation::reason() in OnDeactivate).
+enum class DeactivationReason : uint8_t {
+  kIdle,        // idle for deactivate_after
+  kEvicted,     // the node holds more than its maximum of actors
+  kStopping,    // the actor system (or the grain's actor) is stopping
+  kRequested,   // ActorSystem::DeactivateGrain
+  kHandingOff,  // moving to another node (the cluster layer)
+};
+std::string_view DeactivationReasonName(DeactivationReason r);
+
 // What a grain sees while it activates or deactivates.
 class GrainActivation {
  public:
@@ -142,15 +152,19 @@ class GrainActivation {
   std::shared_ptr<Extension> GetExtension(std::string_view id) const;
   // When this activation attempt counts as timed out.
   TimePoint deadline() const { return deadline_; }
+  // In OnDeactivate: why the grain deactivates (kIdle in OnActivate).
+  DeactivationReason reason() const { return reason_; }
 
   // Internal.
-  GrainActivation(Context* ctx, const GrainIdentity* id, TimePoint deadline)
-      : ctx_(ctx), id_(id), deadline_(deadline) {}
+  GrainActivation(Context* ctx, const GrainIdentity* id, TimePoint deadline,
+                  DeactivationReason reason = DeactivationReason::kIdle)
+      : ctx_(ctx), id_(id), deadline_(deadline), reason_(reason) {}
 
  private:
   Context* ctx_;
   const GrainIdentity* id_;
   TimePoint deadline_;
+  DeactivationReason reason_;
 };
 
 // What a grain can do while it handles one message. Valid only during
@@ -220,7 +234,9 @@ class Grain {
   // Load state; a failure (error or exception) is retried per the options.
   virtual Status OnActivate(GrainActivation& activation) { return Status(); }
   virtual void OnReceive(GrainContext& ctx) = 0;
-  // Save state; runs when the grain deactivates (idle, or the system stops).
+  // Save state; runs when the grain deactivates (activation.reason() says
+  // why). Its status goes to the caller of ActorSystem::DeactivateGrain;
+  // otherwise a failure is logged.
   virtual Status OnDeactivate(GrainActivation& activation) { return Status(); }
 };
 

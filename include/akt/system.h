@@ -166,6 +166,12 @@ class ActorSystem {
   }
   // The grains active now.
   std::vector<GrainInfo> ActiveGrains() const;
+  // Deactivates the grain now (OnDeactivate with reason kRequested) and
+  // waits for it; returns OnDeactivate's status. kNotFound when it is not
+  // active here, kTimeout when it did not end in time; blocks the calling
+  // thread (kFailedPrecondition inside an actor). Its next message
+  // activates it again.
+  Status DeactivateGrain(const GrainIdentity& id, Duration timeout = std::chrono::seconds(5));
   // Active grains that a relocation may move (those without
   // WithGrainDisableRelocation); what the cluster layer relocates.
   std::vector<GrainIdentity> RelocatableGrains() const;

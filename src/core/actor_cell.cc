@@ -432,7 +432,12 @@ void ActorCell::AbandonTurn() {
 void ActorCell::ProcessSystemMessages() {
   if (passivate_request_.load(std::memory_order_relaxed) != 0) {
     uint8_t req = passivate_request_.exchange(0, std::memory_order_seq_cst);
-    if (req != 0 && life() != Life::kTerminated) HandlePassivate(req == 2);
+    if (req >= 3 && life() != Life::kTerminated && life() != Life::kStopping) {
+      passivation_cause_ = req;  // asked for: whatever the idleness
+      Passivate(req == 3 ? "deactivation requested" : "handing off");
+    } else if (req != 0 && life() != Life::kTerminated) {
+      HandlePassivate(req == 2);
+    }
   }
   while (sys_pushed_.load(std::memory_order_acquire) !=
          sys_popped_.load(std::memory_order_relaxed)) {

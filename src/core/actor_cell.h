@@ -307,16 +307,31 @@ class ActorCell {
   const Tuning& tuning() const;
   std::unique_ptr<Tuning> tuning_;  // null: every default
   bool passivation_paused_ = false;
-  // Set by the passivation manager (1: check idleness, 2: evict); read at the
-  // start of a turn. A flag, not a message: a mass passivation then allocates
-  // nothing on the timer thread.
+  // Set by the passivation manager (1: check idleness, 2: evict) or by a
+  // caller (3: deactivate on request, 4: hand off); read at the start of a
+  // turn. A flag, not a message: a mass passivation then allocates nothing
+  // on the timer thread.
   std::atomic<uint8_t> passivate_request_{0};
+  // Why this actor is passivating (0: it is not; else the request above),
+  // set in its own turn before it stops; and what its PostStop reported
+  // for the caller that asked (set before the cell is terminated).
+  uint8_t passivation_cause_ = 0;
+  Status stop_status_;
   void Touch(int64_t now_ticks);
   void HandlePassivate(bool eviction);
 
  public:
   // Called by the passivation manager (any thread).
   void RequestPassivation(bool eviction);
+  // Passivates at the start of its next turn, whatever its idleness (any
+  // thread): `cause` 3 (requested) or 4 (handing off).
+  void RequestDeactivation(uint8_t cause);
+  // In PostStop: 0 (a plain stop), 1 idle, 2 evicted, 3 requested, 4 handing off.
+  uint8_t passivation_cause() const { return passivation_cause_; }
+  // Set by the actor while it stops (a grain: OnDeactivate's status); read
+  // by whoever waited for its termination.
+  void set_stop_status(Status s) { stop_status_ = std::move(s); }
+  const Status& stop_status() const { return stop_status_; }
 
  private:
   void Passivate(const std::string& reason);

@@ -87,6 +87,7 @@ void ActorCell::HandlePassivate(bool eviction) {
       system_->passivation().AddEvictable(this);
       return;
     }
+    passivation_cause_ = 2;
     Passivate("evicted: the node holds more than its maximum of actors");
     return;
   }
@@ -101,6 +102,7 @@ void ActorCell::HandlePassivate(bool eviction) {
     system_->passivation().WatchIdle(this, left);
     return;
   }
+  passivation_cause_ = 1;
   Passivate(
       "idle for " +
       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(idle_for).count()) +
@@ -140,6 +142,18 @@ void ActorCell::RequestPassivation(bool eviction) {
   uint8_t cur = passivate_request_.load(std::memory_order_relaxed);
   while (cur < want &&
          !passivate_request_.compare_exchange_weak(cur, want, std::memory_order_seq_cst)) {
+  }
+  if (sched_.load(std::memory_order_seq_cst) == kParked) {
+    Unpark();
+    return;
+  }
+  ScheduleIfIdle();
+}
+
+void ActorCell::RequestDeactivation(uint8_t cause) {
+  uint8_t cur = passivate_request_.load(std::memory_order_relaxed);
+  while (cur < cause &&
+         !passivate_request_.compare_exchange_weak(cur, cause, std::memory_order_seq_cst)) {
   }
   if (sched_.load(std::memory_order_seq_cst) == kParked) {
     Unpark();

@@ -44,6 +44,9 @@ class GrainRegistry : public Service {
   void Forget(const GrainIdentity& id, ActorCell* cell);
   std::vector<GrainInfo> Active();
   std::vector<GrainIdentity> Relocatable();
+  // Deactivates the grain (OnDeactivate with `reason`) and waits for it:
+  // OnDeactivate's status, kNotFound, or kTimeout.
+  Status Deactivate(const GrainIdentity& id, DeactivationReason reason, Duration timeout);
   bool HasKind(std::string_view kind);
 
  private:

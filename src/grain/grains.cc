@@ -313,17 +313,29 @@ class GrainActor final : public Actor {
 
   Status PostStop(Context& ctx) override {
     if (activated_ && grain_) {
-      GrainActivation a(&ctx, &id_, cell_->system()->Now() + options_.activation_timeout);
-      try {
-        Status s = grain_->OnDeactivate(a);
-        if (!s.ok()) {
-          ctx.logger().Log(LogLevel::kWarn,
-                           "OnDeactivate of grain " + id_.String() + ": " + s.ToString());
-        }
-      } catch (...) {
-        ctx.logger().Log(LogLevel::kWarn, "OnDeactivate of grain " + id_.String() + " threw: " +
-                                              DescribeError(std::current_exception()));
+      DeactivationReason reason = DeactivationReason::kStopping;
+      switch (cell_->passivation_cause()) {
+        case 1: reason = DeactivationReason::kIdle; break;
+        case 2: reason = DeactivationReason::kEvicted; break;
+        case 3: reason = DeactivationReason::kRequested; break;
+        case 4: reason = DeactivationReason::kHandingOff; break;
+        default: break;
       }
+      GrainActivation a(&ctx, &id_, cell_->system()->Now() + options_.activation_timeout, reason);
+      Status s;
+      try {
+        s = grain_->OnDeactivate(a);
+      } catch (...) {
+        s = Status(StatusCode::kActorFailed,
+                   "OnDeactivate threw: " + DescribeError(std::current_exception()));
+      }
+      if (!s.ok() && reason != DeactivationReason::kRequested &&
+          reason != DeactivationReason::kHandingOff) {
+        ctx.logger().Log(LogLevel::kWarn, "OnDeactivate of grain " + id_.String() + " (" +
+                                              std::string(DeactivationReasonName(reason)) +
+                                              "): " + s.ToString());
+      }
+      cell_->set_stop_status(std::move(s));  // to the caller that asked, if one did
     }
     grain_.reset();
     // The directory forgets this activation once its mailbox is drained (the
@@ -607,6 +619,20 @@ std::vector<GrainInfo> GrainRegistry::Active() {
   return out;
 }
 
+Status GrainRegistry::Deactivate(const GrainIdentity& id, DeactivationReason reason,
+                                 Duration timeout) {
+  PID pid;
+  for (const GrainInfo& g : Active()) {  // a cold path: a scan is fine
+    if (g.id == id) pid = g.pid;
+  }
+  if (!pid) return NotFoundError("grain " + id.String() + " is not active here");
+  pid.cell()->RequestDeactivation(reason == DeactivationReason::kHandingOff ? 4 : 3);
+  if (!pid.AwaitTermination(timeout)) {
+    return TimeoutError("grain " + id.String() + " did not deactivate in time");
+  }
+  return pid.cell()->stop_status();
+}
+
 std::vector<GrainIdentity> GrainRegistry::Relocatable() {
   std::vector<GrainIdentity> out;
   for (GrainInfo& g : Active()) {
@@ -685,6 +711,30 @@ Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Dura
     return TimeoutError("ask to grain " + id.String() + " timed out");
   }
   return r;
+}
+
+Status ActorSystem::DeactivateGrain(const GrainIdentity& id, Duration timeout) {
+  if (internal::InActorTurn()) {
+    return FailedPreconditionError("blocking DeactivateGrain from inside an actor");
+  }
+  return internal::GrainRegistry::Of(&impl())->Deactivate(id, DeactivationReason::kRequested,
+                                                          timeout);
+}
+
+std::string_view DeactivationReasonName(DeactivationReason r) {
+  switch (r) {
+    case DeactivationReason::kIdle:
+      return "idle";
+    case DeactivationReason::kEvicted:
+      return "evicted";
+    case DeactivationReason::kStopping:
+      return "stopping";
+    case DeactivationReason::kRequested:
+      return "requested";
+    case DeactivationReason::kHandingOff:
+      return "handing off";
+  }
+  return "unknown";
 }
 
 std::vector<GrainInfo> ActorSystem::ActiveGrains() const {

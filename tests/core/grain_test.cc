@@ -597,3 +597,108 @@ TEST(GrainIdentityHash, IsStableAcrossBuildsAndProcesses) {
 
 }  // namespace
 }  // namespace akt
+
+namespace akt::test {
+namespace {
+
+// Records why it deactivated; fails OnDeactivate when told to.
+class Reasons : public Grain {
+ public:
+  struct Log {
+    std::vector<std::string> reasons;
+    bool fail_next = false;
+  };
+  explicit Reasons(std::shared_ptr<Log> log) : log_(std::move(log)) {}
+  void OnReceive(GrainContext& ctx) override { ctx.NoErr(); }
+  Status OnDeactivate(GrainActivation& a) override {
+    log_->reasons.emplace_back(DeactivationReasonName(a.reason()));
+    if (log_->fail_next) {
+      log_->fail_next = false;
+      return Status(StatusCode::kUnavailable, "the store is down");
+    }
+    return Status();
+  }
+
+ private:
+  std::shared_ptr<Log> log_;
+};
+
+struct Ping {};
+
+TEST(GrainDeactivation, ARequestedDeactivationReturnsOnDeactivatesStatusToTheCaller) {
+  testing::DeterministicSystem d;
+  auto log = std::make_shared<Reasons::Log>();
+  ASSERT_TRUE(d.system().RegisterGrainKind("reasons", MakeGrainFactory<Reasons>(log)).ok());
+  GrainIdentity id = *GrainIdentity::Make("reasons", "r1");
+  EXPECT_EQ(d.system().DeactivateGrain(id).code(), StatusCode::kNotFound);  // not active
+  ASSERT_TRUE(d.system().AskGrain(id, Ping{}, std::chrono::seconds(1)).ok());
+  log->fail_next = true;
+  Status s = d.system().DeactivateGrain(id);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_EQ(s.message(), "the store is down");
+  EXPECT_TRUE(d.system().ActiveGrains().empty());
+  ASSERT_EQ(log->reasons, (std::vector<std::string>{"requested"}));
+  // The next message activates it again; a clean deactivation is ok.
+  ASSERT_TRUE(d.system().AskGrain(id, Ping{}, std::chrono::seconds(1)).ok());
+  EXPECT_TRUE(d.system().DeactivateGrain(id).ok());
+  EXPECT_EQ(log->reasons.size(), 2u);
+}
+
+TEST(GrainDeactivation, OnDeactivateIsToldWhetherTheGrainWasIdleOrTheSystemStops) {
+  auto log = std::make_shared<Reasons::Log>();
+  {
+    testing::DeterministicSystem d;
+    GrainOptions brief;
+    brief.WithDeactivateAfter(std::chrono::milliseconds(50));
+    ASSERT_TRUE(d.system().RegisterGrainKind("reasons", MakeGrainFactory<Reasons>(log), brief).ok());
+    GrainIdentity idle = *GrainIdentity::Make("reasons", "idle");
+    ASSERT_TRUE(d.system().AskGrain(idle, Ping{}, std::chrono::seconds(1)).ok());
+    d.Advance(std::chrono::milliseconds(200));
+    EXPECT_TRUE(d.system().ActiveGrains().empty());
+    ASSERT_EQ(log->reasons, (std::vector<std::string>{"idle"}));
+    GrainIdentity last = *GrainIdentity::Make("reasons", "last");
+    ASSERT_TRUE(d.system().AskGrain(last, Ping{}, std::chrono::seconds(1)).ok());
+  }  // the system stops
+  EXPECT_EQ(log->reasons, (std::vector<std::string>{"idle", "stopping"}));
+}
+
+TEST(GrainDeactivation, ADeactivationOnWorkerThreadsWaitsForOnDeactivate) {
+  SystemOptions o;
+  o.logger = MakeNullLogger();
+  ActorSystem sys(o);
+  ASSERT_TRUE(sys.Start().ok());
+  auto log = std::make_shared<Reasons::Log>();
+  ASSERT_TRUE(sys.RegisterGrainKind("reasons", MakeGrainFactory<Reasons>(log)).ok());
+  GrainIdentity id = *GrainIdentity::Make("reasons", "w1");
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(sys.AskGrain(id, Ping{}, std::chrono::seconds(5)).ok());
+    log->fail_next = round % 2 == 1;
+    Status s = sys.DeactivateGrain(id, std::chrono::seconds(5));
+    EXPECT_EQ(s.code(), round % 2 == 1 ? StatusCode::kUnavailable : StatusCode::kOk) << round;
+    ASSERT_EQ(log->reasons.size(), static_cast<std::size_t>(round + 1));
+    EXPECT_EQ(log->reasons.back(), "requested");
+  }
+  EXPECT_TRUE(sys.Stop().ok());
+}
+
+TEST(GrainDeactivation, ABlockingDeactivationInsideAnActorIsRefused) {
+  testing::DeterministicSystem d;
+  auto log = std::make_shared<Reasons::Log>();
+  ASSERT_TRUE(d.system().RegisterGrainKind("reasons", MakeGrainFactory<Reasons>(log)).ok());
+  struct Caller : Actor {
+    Status* out;
+    explicit Caller(Status* o) : out(o) {}
+    void Receive(ReceiveContext& ctx) override {
+      *out = ctx.system().DeactivateGrain(*GrainIdentity::Make("reasons", "x"));
+    }
+  };
+  Status got;
+  Result<PID> c = d.system().Spawn<Caller>("caller", &got);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c->Tell(Ping{}).ok());
+  d.RunUntilIdle();
+  EXPECT_EQ(got.code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace akt::test
