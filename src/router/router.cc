@@ -4,6 +4,7 @@
 #include "akt/router.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string_view>
@@ -11,16 +12,26 @@
 #include "akt/actor.h"
 #include "akt/logger.h"
 #include "akt/messages.h"
+#include "akt/scheduler.h"
 #include "akt/supervisor.h"
 #include "akt/system.h"
 
 namespace akt {
 namespace {
 
-// The router's own timer: a request to itself that it never answers, so the
-// request's timeout fires after the wanted delay (in virtual time on the
-// deterministic fixture). Used by tail-chopping only.
-struct RouterTimer {};
+// The router's own timer: a message the system's scheduler sends it after a
+// delay, carrying what to do then (state shared with the routed message's
+// requests, never the actor itself: a restart leaves it valid).
+struct RouterTimer {
+  std::function<void(ReceiveContext&)> fire;
+};
+
+void After(ReceiveContext& ctx, Duration delay, std::function<void(ReceiveContext&)> fire) {
+  // Fails only while the system stops; the routed message's requests end then.
+  Result<ScheduleRef> timer =
+      ctx.system().scheduler().ScheduleOnce(ctx.self(), RouterTimer{std::move(fire)}, delay);
+  (void)timer;
+}
 
 constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 
@@ -132,11 +143,10 @@ void ChopNext(ReceiveContext& ctx, const std::shared_ptr<Chop>& c) {
   });
   if (c->sent < c->order.size()) {
     std::size_t sent_then = c->sent;
-    ctx.Request(ctx.self(), RouterTimer{}, c->interval)
-        .Then([c, sent_then](ReceiveContext& ctx, Result<Message>) {
-          // Only if no failure moved on to the next routee meanwhile.
-          if (c->sent == sent_then) ChopNext(ctx, c);
-        });
+    After(ctx, c->interval, [c, sent_then](ReceiveContext& ctx) {
+      // Only if no failure moved on to the next routee meanwhile.
+      if (c->sent == sent_then) ChopNext(ctx, c);
+    });
   }
 }
 
@@ -176,7 +186,7 @@ class RouterActor final : public Actor {
       ctx.message() = std::move(inner);
       FanOut(ctx);
     } else if (type == TypeIdOf<RouterTimer>()) {
-      // Never answered: the pending request times out, which is the timer.
+      ctx.As<RouterTimer>()->fire(ctx);
     } else {
       Route(ctx);
     }
@@ -293,15 +303,14 @@ class RouterActor final : public Actor {
     c->order.reserve(n);
     for (std::size_t k = 0; k < n; ++k) c->order.push_back(routees_[(next_ + k) % n]);
     if (++next_ >= n) next_ = 0;
-    ctx.Request(ctx.self(), RouterTimer{}, c->within)
-        .Then([c](ReceiveContext& ctx, Result<Message>) {
-          if (c->done) return;
-          c->reply
-              .Fail(TimeoutError("no routee of router " + std::string(ctx.self().Name()) +
-                                 " replied within " + FormatDuration(c->within)))
-              .IgnoreError();
-          Finish(*c);
-        });
+    After(ctx, c->within, [c](ReceiveContext& ctx) {
+      if (c->done) return;
+      c->reply
+          .Fail(TimeoutError("no routee of router " + std::string(ctx.self().Name()) +
+                             " replied within " + FormatDuration(c->within)))
+          .IgnoreError();
+      Finish(*c);
+    });
     ChopNext(ctx, c);
   }
 
