@@ -474,32 +474,41 @@ Result<Message> SystemImpl::AwaitReply(ReplySlot* slot, TimePoint deadline, Dura
   return slot->Wait(deadline, spin);
 }
 
+Result<Message> SystemImpl::BlockingCall(std::string_view what, std::string_view instead,
+                                         Duration timeout, Duration spin,
+                                         const std::function<void(ReplySlot*)>& send) {
+  if (timeout <= Duration::zero()) {
+    return InvalidArgumentError(std::string(what) + " needs a positive timeout");
+  }
+  if (InActorTurn()) {
+    return FailedPreconditionError("blocking " + std::string(what) + " from inside an actor; use " +
+                                   std::string(instead));
+  }
+  ReplySlot* slot = slots_.Acquire();  // two references: the answerer's and ours
+  TimePoint deadline = Now() + timeout;
+  send(slot);
+  Result<Message> r = AwaitReply(slot, deadline, spin);
+  slot->Release();
+  if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
+    return TimeoutError(std::string(what) + " timed out");
+  }
+  return r;
+}
+
 Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout) {
   if (target == nullptr) return NotFoundError("ask to an empty PID");
-  if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
-  if (InActorTurn()) {
-    return FailedPreconditionError(
-        "blocking Ask from inside an actor; use ctx.Request(...).Then(...)");
-  }
   if (state() == State::kStopped) {
     return SystemStoppedError("actor system " + options_.name + " stopped");
   }
-  ReplySlot* slot = slots_.Acquire();
-  Envelope* e = NewEnvelope();
-  e->msg = std::move(msg);
-  e->reply_kind = ReplyKind::kSlot;
-  e->slot = slot;  // the envelope's reference
-  TimePoint deadline = Now() + timeout;
-  {
-    SendDeadline d(target->is_remote() ? NowNs() + ToNs(timeout) : 0);
-    target->PostUser(e).IgnoreError();  // a refusal already failed the slot
-  }
-  Result<Message> r = AwaitReply(slot, deadline, ask_spin(target));
-  slot->Release();  // the asker's reference
-  if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
-    return TimeoutError("ask to " + target->name() + " timed out");
-  }
-  return r;
+  return BlockingCall("ask to " + target->name(), "ctx.Request(...).Then(...)", timeout,
+                      ask_spin(target), [&](ReplySlot* slot) {
+                        Envelope* e = NewEnvelope();
+                        e->msg = std::move(msg);
+                        e->reply_kind = ReplyKind::kSlot;
+                        e->slot = slot;  // the envelope's reference
+                        SendDeadline d(target->is_remote() ? NowNs() + ToNs(timeout) : 0);
+                        target->PostUser(e).IgnoreError();  // a refusal already failed the slot
+                      });
 }
 
 std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector<Message> msgs,

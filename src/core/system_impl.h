@@ -69,6 +69,13 @@ class SystemImpl {
   void Unregister(ActorCell* cell);
 
   Result<Message> Ask(ActorCell* target, Message msg, Duration timeout);
+  // What every blocking call from a plain thread shares (Ask, AskGrain, a
+  // remote control call): refused inside an actor turn (`instead` names the
+  // non-blocking form) or without a positive timeout; `send` gets a reply
+  // slot with one reference for whoever answers (it hands it on, or fails
+  // the slot); then the wait, and a timeout named after `what`.
+  Result<Message> BlockingCall(std::string_view what, std::string_view instead, Duration timeout,
+                               Duration spin, const std::function<void(ReplySlot*)>& send);
   // Waits for a blocked caller's answer: spins then sleeps, or, in a
   // deterministic system, runs the system until answered or `deadline`.
   Result<Message> AwaitReply(ReplySlot* slot, TimePoint deadline, Duration spin);

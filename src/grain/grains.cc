@@ -693,24 +693,15 @@ Status ActorSystem::TellGrain(const GrainIdentity& id, Message msg) {
 
 Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
   internal::SystemImpl& sys = impl();
-  if (timeout <= Duration::zero()) return InvalidArgumentError("ask needs a positive timeout");
-  if (internal::InActorTurn()) {
-    return FailedPreconditionError(
-        "blocking AskGrain from inside an actor; use GrainContext::AskGrain(...).Then(...)");
-  }
-  internal::ReplySlot* slot = sys.slots().Acquire();
-  internal::Envelope* e = internal::NewEnvelope();
-  e->msg = std::move(msg);
-  e->reply_kind = internal::ReplyKind::kSlot;
-  e->slot = slot;  // the envelope's reference
-  TimePoint deadline = sys.Now() + timeout;
-  internal::GrainRegistry::Of(&sys)->Deliver(id, e).IgnoreError();  // failures fail the slot
-  Result<Message> r = sys.AwaitReply(slot, deadline, sys.options().idle_spin);
-  slot->Release();
-  if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
-    return TimeoutError("ask to grain " + id.String() + " timed out");
-  }
-  return r;
+  return sys.BlockingCall("ask to grain " + id.String(), "GrainContext::AskGrain(...).Then(...)",
+                          timeout, sys.options().idle_spin, [&](internal::ReplySlot* slot) {
+                            internal::Envelope* e = internal::NewEnvelope();
+                            e->msg = std::move(msg);
+                            e->reply_kind = internal::ReplyKind::kSlot;
+                            e->slot = slot;  // the envelope's reference
+                            // A failure fails the slot.
+                            internal::GrainRegistry::Of(&sys)->Deliver(id, e).IgnoreError();
+                          });
 }
 
 Status ActorSystem::DeactivateGrain(const GrainIdentity& id, Duration timeout) {

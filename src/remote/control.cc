@@ -229,42 +229,37 @@ ControlAnswer RemotingImpl::ServeLifecycle(Connection*, const Message& m) {
 Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
                                           const google::protobuf::Message& req, Duration timeout,
                                           NodeId* answered_by) {
-  if (internal::InActorTurn()) {
-    return FailedPreconditionError("a blocking remote call from inside an actor");
-  }
-  if (timeout <= Duration::zero()) return InvalidArgumentError("a remote call needs a timeout");
-  Result<Connection*> rc = Connect(endpoint);
-  if (!rc.ok()) return rc.status();
-  Connection* c = *rc;
-  if (answered_by != nullptr) *answered_by = c->peer_node();
-  internal::ReplySlot* slot = sys_->slots().Acquire();  // two references
-  int64_t deadline = NowNs() + ToNs(timeout);
-  wire::Frame f;
-  f.kind = wire::Kind::kAsk;
-  f.correlation = c->NextCorrelation();
-  f.type = req.GetDescriptor()->full_name();
-  f.target = wire::kControlTarget;
-  f.deadline_us = static_cast<uint32_t>(std::min<int64_t>(ToNs(timeout) / 1000, UINT32_MAX));
-  Pending p;
-  p.kind = Pending::Kind::kSlot;
-  p.slot = slot;
-  p.deadline_ns = deadline + ToNs(std::chrono::seconds(1));
-  c->AddPending(f.correlation, p);
-  Status s = c->Enqueue(f, &req, {});
-  if (!s.ok()) {
-    Pending back;
-    if (c->TakePending(f.correlation, &back)) Deliver(back, s);
-  } else {
-    c->Flush();
-  }
-  c->Release();
-  Result<Message> r = sys_->AwaitReply(slot, sys_->Now() + timeout,
-                                       std::max(options_.ask_spin, sys_->options().idle_spin));
-  slot->Release();
-  if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
-    return TimeoutError("no answer from " + endpoint + " within the timeout");
-  }
-  return r;
+  return sys_->BlockingCall(
+      "call to " + endpoint, "Remoting::RequestLookup / RequestSpawn / RequestStop", timeout,
+      std::max(options_.ask_spin, sys_->options().idle_spin), [&](internal::ReplySlot* slot) {
+        Result<Connection*> rc = Connect(endpoint);
+        if (!rc.ok()) {
+          slot->Fail(rc.status());
+          slot->Release();  // the answerer's reference: there is none
+          return;
+        }
+        Connection* c = *rc;
+        if (answered_by != nullptr) *answered_by = c->peer_node();
+        wire::Frame f;
+        f.kind = wire::Kind::kAsk;
+        f.correlation = c->NextCorrelation();
+        f.type = req.GetDescriptor()->full_name();
+        f.target = wire::kControlTarget;
+        f.deadline_us = static_cast<uint32_t>(std::min<int64_t>(ToNs(timeout) / 1000, UINT32_MAX));
+        Pending p;
+        p.kind = Pending::Kind::kSlot;
+        p.slot = slot;
+        p.deadline_ns = NowNs() + ToNs(timeout) + ToNs(std::chrono::seconds(1));
+        c->AddPending(f.correlation, p);
+        Status s = c->Enqueue(f, &req, {});
+        if (!s.ok()) {
+          Pending back;
+          if (c->TakePending(f.correlation, &back)) Deliver(back, s);
+        } else {
+          c->Flush();
+        }
+        c->Release();
+      });
 }
 
 // ---------------------------------------------------------------------------
