@@ -196,11 +196,22 @@ class GrainContext {
   // The message is not for this grain: the caller gets kUnhandled.
   void Unhandled();
 
-  // Other grains and actors. Asks never block: they continue in Then(...).
+  // Other grains and actors. A request never blocks: it continues in
+  // Then(...), like ReceiveContext::Request. (Ask / AskGrain name the
+  // blocking calls everywhere else: PID::Ask, ActorSystem::AskGrain.)
   Status TellGrain(const GrainIdentity& id, Message msg);
-  RequestBuilder AskGrain(const GrainIdentity& id, Message msg, Duration timeout);
+  RequestBuilder RequestGrain(const GrainIdentity& id, Message msg, Duration timeout);
   Status Tell(const PID& to, Message msg);
-  RequestBuilder Ask(const PID& to, Message msg, Duration timeout);
+  RequestBuilder Request(const PID& to, Message msg, Duration timeout);
+  // The former names of RequestGrain / Request.
+  [[deprecated("use RequestGrain: it does not block")]] RequestBuilder AskGrain(
+      const GrainIdentity& id, Message msg, Duration timeout) {
+    return RequestGrain(id, std::move(msg), timeout);
+  }
+  [[deprecated("use Request: it does not block")]] RequestBuilder Ask(const PID& to, Message msg,
+                                                                      Duration timeout) {
+    return Request(to, std::move(msg), timeout);
+  }
   // Runs `task` on the blocking pool and sends its result to a grain / an actor.
   Status PipeToGrain(const GrainIdentity& id, std::function<Result<Message>()> task);
   Status PipeTo(const PID& to, std::function<Result<Message>()> task);

@@ -161,7 +161,7 @@ Status GrainContext::TellGrain(const GrainIdentity& id, Message msg) {
   return internal::GrainRegistry::Of(self->system())->Deliver(id, e);
 }
 
-RequestBuilder GrainContext::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
+RequestBuilder GrainContext::RequestGrain(const GrainIdentity& id, Message msg, Duration timeout) {
   if (!valid()) return RequestBuilder(nullptr, PID(), std::move(msg), timeout);  // dropped
   // An unknown kind: the request goes to an empty PID and its continuation
   // gets kNotFound. A timeout <= 0 is refused before anything is activated.
@@ -174,7 +174,7 @@ Status GrainContext::Tell(const PID& to, Message msg) {
   return slot_->rc->Tell(to, std::move(msg));
 }
 
-RequestBuilder GrainContext::Ask(const PID& to, Message msg, Duration timeout) {
+RequestBuilder GrainContext::Request(const PID& to, Message msg, Duration timeout) {
   if (!valid()) return RequestBuilder(nullptr, PID(), std::move(msg), timeout);  // dropped
   return slot_->rc->Request(to, std::move(msg), timeout);
 }
@@ -693,7 +693,7 @@ Status ActorSystem::TellGrain(const GrainIdentity& id, Message msg) {
 
 Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
   internal::SystemImpl& sys = impl();
-  return sys.BlockingCall("ask to grain " + id.String(), "GrainContext::AskGrain(...).Then(...)",
+  return sys.BlockingCall("ask to grain " + id.String(), "GrainContext::RequestGrain(...).Then(...)",
                           timeout, sys.options().idle_spin, [&](internal::ReplySlot* slot) {
                             internal::Envelope* e = internal::NewEnvelope();
                             e->msg = std::move(msg);

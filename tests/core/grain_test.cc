@@ -89,7 +89,7 @@ class Counter : public Grain {
         [&](const AskOther& o) {
           auto pending = std::make_shared<PendingReply>(ctx.raw().TakeReply());
           auto other = GrainIdentity::Make("counter", o.other);
-          ctx.AskGrain(*other, Get{}, o.timeout).Then([pending](ReceiveContext&, Result<Message> r) {
+          ctx.RequestGrain(*other, Get{}, o.timeout).Then([pending](ReceiveContext&, Result<Message> r) {
             if (r.ok() && r->Is<int64_t>()) {
               pending->Reply(*r->As<int64_t>() * 10).IgnoreError();
             } else {
@@ -99,7 +99,7 @@ class Counter : public Grain {
         },
         [&](const AskActor& a) {
           auto pending = std::make_shared<PendingReply>(ctx.raw().TakeReply());
-          ctx.Ask(a.to, Ping{1}, a.timeout).Then([pending](ReceiveContext&, Result<Message> r) {
+          ctx.Request(a.to, Ping{1}, a.timeout).Then([pending](ReceiveContext&, Result<Message> r) {
             if (r.ok()) {
               pending->Reply(std::move(*r)).IgnoreError();
             } else {
