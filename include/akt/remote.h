@@ -202,8 +202,10 @@ struct RemoteOptions {
 
 // Options of a remote spawn; they travel to the other node.
 struct RemoteSpawnOptions {
-  // Recorded with the actor for cluster relocation (see the cluster guide).
-  bool relocatable = true;
+  // Keep the actor on the node it is spawned on: no relocation moves it
+  // (the same notion, and polarity, as GrainOptions::disable_relocation).
+  // Recorded with the actor there; see Remoting::RelocatableActors.
+  bool disable_relocation = false;
   // Passivate after this much idle time; zero: long-lived.
   Duration passivate_after = Duration::zero();
   std::size_t stash_capacity = 0;
@@ -333,6 +335,11 @@ class Remoting {
                       Duration timeout = std::chrono::seconds(5));
   AckCall RequestRestart(ReceiveContext& ctx, const PID& pid,
                          Duration timeout = std::chrono::seconds(5));
+
+  // Actors spawned here by kind (SpawnRemote from any node) that are alive
+  // and may be relocated (no disable_relocation): what the cluster layer
+  // re-creates elsewhere from their spawn records. Sorted by name.
+  std::vector<std::string> RelocatableActors() const;
 
   // The address other nodes use for a local actor of this system.
   std::string AddressOf(const PID& pid) const;

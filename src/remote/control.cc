@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <typeinfo>
@@ -359,7 +360,7 @@ Result<remote::SpawnRequest> RemotingImpl::MakeSpawnRequest(std::string_view nam
   remote::SpawnRequest req;
   req.set_name(std::string(name));
   req.set_kind(std::string(kind));
-  req.set_relocatable(options.relocatable);
+  req.set_disable_relocation(options.disable_relocation);
   req.set_passivate_after_ms(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options.passivate_after).count()));
   req.set_stash_capacity(options.stash_capacity);
@@ -505,6 +506,23 @@ Result<PID> RemotingImpl::LazyGrainPid(std::string_view endpoint, const GrainIde
     grain_proxies_.emplace(key, *pid);
   }
   return pid;
+}
+
+std::vector<std::string> RemotingImpl::RelocatableActors() {
+  std::vector<std::pair<std::string, std::string>> records;
+  {
+    std::lock_guard<std::mutex> lock(kinds_mu_);
+    records.assign(spawn_records_.begin(), spawn_records_.end());
+  }
+  std::vector<std::string> out;
+  for (const auto& [name, bytes] : records) {
+    remote::SpawnRequest req;
+    if (!req.ParseFromString(bytes) || req.disable_relocation()) continue;
+    Result<PID> pid = sys_->Lookup(name);
+    if (pid.ok() && pid->IsRunning()) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string RemotingImpl::AddressOf(const PID& pid) const {

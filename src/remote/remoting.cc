@@ -205,6 +205,7 @@ Status Remoting::ReinstateRemote(const PID& pid, Duration timeout) {
   return impl_->Lifecycle(pid, remote::LifecycleRequest::REINSTATE, timeout);
 }
 std::string Remoting::AddressOf(const PID& pid) const { return impl_->AddressOf(pid); }
+std::vector<std::string> Remoting::RelocatableActors() const { return impl_->RelocatableActors(); }
 bool Remoting::IsRemote(const PID& pid) { return pid.cell() != nullptr && pid.cell()->is_remote(); }
 RemotingStats Remoting::Stats() const { return impl_->Stats(); }
 Result<PID> Remoting::GrainOf(std::string_view endpoint, const GrainIdentity& id,

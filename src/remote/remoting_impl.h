@@ -123,6 +123,7 @@ class RemotingImpl final : public internal::RemoteHooks {
   // incarnation (whichever start of the node is there answers).
   PID ControlPid(const std::string& endpoint);
   std::string AddressOf(const PID& pid) const;
+  std::vector<std::string> RelocatableActors();
   RemotingStats Stats() const;
   Result<PID> GrainOf(std::string_view endpoint, const GrainIdentity& id, Duration timeout);
   // A PID for the grain on `endpoint` without a round trip: the node

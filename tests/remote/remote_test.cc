@@ -170,6 +170,25 @@ TEST_F(Remote, AnActorLooksUpSpawnsAndStopsRemotelyInsideItsTurns) {
   EXPECT_TRUE(WaitUntil([&] { return !b_.system->ActorOf("spawned").ok(); }));
 }
 
+TEST_F(Remote, ARemoteSpawnWithRelocationDisabledIsNeverListedAsRelocatable) {
+  RemoteSpawnOptions pinned;
+  pinned.disable_relocation = true;
+  ASSERT_TRUE(a_.remoting->SpawnRemote(b_.remoting->endpoint(), "mobile", "echo").ok());
+  Result<PID> stays = a_.remoting->SpawnRemote(b_.remoting->endpoint(), "stays", "echo", pinned);
+  ASSERT_TRUE(stays.ok()) << stays.status().ToString();
+  ASSERT_TRUE(a_.remoting->SpawnRemote(b_.remoting->endpoint(), "gone", "echo").ok());
+  // Locally spawned actors have no spawn record: never relocated.
+  ASSERT_TRUE(b_.system->Spawn<RemoteEcho>("local").ok());
+  EXPECT_EQ(b_.remoting->RelocatableActors(), (std::vector<std::string>{"gone", "mobile"}));
+  Result<PID> gone = a_.remoting->Lookup(b_.remoting->endpoint(), "gone");
+  ASSERT_TRUE(gone.ok());
+  ASSERT_TRUE(a_.remoting->StopRemote(*gone).ok());
+  EXPECT_TRUE(WaitUntil([&] {
+    return b_.remoting->RelocatableActors() == std::vector<std::string>{"mobile"};
+  }));
+  EXPECT_TRUE(a_.remoting->RelocatableActors().empty());
+}
+
 // Forward keeps the original asker: a local Ask answered by a remote actor.
 class Forwarder : public Actor {
  public:
