@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<int> restarts{0};
-  auto events = system.Events().Subscribe([&](const akt::Message& e) {
+  auto events = system.events().Subscribe([&](const akt::Message& e) {
     if (e.Is<akt::ActorRestarted>()) restarts++;
   });
 

@@ -53,7 +53,7 @@ class Wallet : public akt::Grain {
         },
         [&](const demo::GetBalance&) {
           demo::Balance b;
-          b.set_account(ctx.Self().String());
+          b.set_account(ctx.self().String());
           b.set_cents(cents_);
           b.set_deposits(deposits_);
           ctx.Reply(std::move(b)).IgnoreError();

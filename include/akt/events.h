@@ -1,6 +1,6 @@
 // akt/events.h — the system's event stream: lifecycle events and dead letters.
 //
-//   auto sub = system.Events().Subscribe([](const akt::Message& e) {
+//   auto sub = system.events().Subscribe([](const akt::Message& e) {
 //     if (auto* d = e.As<akt::DeadLetter>()) std::cerr << d->recipient_name << "\n";
 //   });
 //   // ... events flow until `sub` is destroyed or sub.Unsubscribe().

@@ -145,7 +145,8 @@ std::string_view DeactivationReasonName(DeactivationReason r);
 // What a grain sees while it activates or deactivates.
 class GrainActivation {
  public:
-  const GrainIdentity& Self() const { return *id_; }
+  const GrainIdentity& self() const { return *id_; }
+  [[deprecated("use self()")]] const GrainIdentity& Self() const { return self(); }
   ActorSystem& system() const;
   Logger& logger() const;
   std::shared_ptr<Dependency> GetDependency(std::string_view id) const;
@@ -173,7 +174,8 @@ class GrainActivation {
 // kFailedPrecondition instead of touching someone else's request.
 class GrainContext {
  public:
-  const GrainIdentity& Self() const;
+  const GrainIdentity& self() const;
+  [[deprecated("use self()")]] const GrainIdentity& Self() const { return self(); }
   ActorSystem& system() const;
   Logger& logger() const;
   const Message& message() const;

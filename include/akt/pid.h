@@ -99,7 +99,8 @@ class PID {
   ActorMetrics Metrics() const;
   // The parent, or an empty PID for a top-level actor.
   PID Parent() const;
-  ActorSystem* System() const;
+  ActorSystem* system() const;
+  [[deprecated("use system()")]] ActorSystem* System() const { return system(); }
 
   friend bool operator==(const PID& a, const PID& b) { return a.cell_ == b.cell_; }
   friend bool operator!=(const PID& a, const PID& b) { return a.cell_ != b.cell_; }

@@ -105,7 +105,7 @@ struct NodeId {
   std::string ToString() const;
 };
 
-// On the system's event stream (system.Events().Subscribe(...)).
+// On the system's event stream (system.events().Subscribe(...)).
 // Per node, in this order: NodeConnected when the first connection to it
 // (either way) is open; NodeDisconnected when the last one closed; then
 // either NodeConnected again (it came back within node_lost_after) or
@@ -290,7 +290,8 @@ class Remoting {
   const std::string& endpoint() const;
   uint16_t port() const;
   // This node: system name, endpoint and this start's incarnation.
-  const NodeId& Self() const;
+  const NodeId& self() const;
+  [[deprecated("use self()")]] const NodeId& Self() const { return self(); }
   // The nodes with at least one open connection now.
   std::vector<NodeId> ConnectedNodes() const;
 

@@ -176,7 +176,8 @@ class ActorSystem {
   // WithGrainDisableRelocation); what the cluster layer relocates.
   std::vector<GrainIdentity> RelocatableGrains() const;
 
-  EventStream& Events();
+  EventStream& events();
+  [[deprecated("use events()")]] EventStream& Events() { return events(); }
   // Sends messages later, periodically or on cron schedules; see akt/scheduler.h.
   Scheduler& scheduler();
   // Dead letters since start, in total and for one reason.

@@ -66,7 +66,7 @@ Result<std::shared_ptr<Dependency>> ActorSystem::RestoreDependency(std::string_v
 }
 SystemMetrics ActorSystem::Metrics() const { return impl_->Metrics(); }
 
-EventStream& ActorSystem::Events() { return impl_->events(); }
+EventStream& ActorSystem::events() { return impl_->events(); }
 Scheduler& ActorSystem::scheduler() { return impl_->scheduler(); }
 uint64_t ActorSystem::DeadLetterCount() const { return impl_->dead_letters(); }
 uint64_t ActorSystem::DeadLetterCount(DeadLetterReason reason) const {

@@ -161,6 +161,6 @@ PID PID::Parent() const {
   return PID::Adopt(p);
 }
 
-ActorSystem* PID::System() const { return cell_ ? &cell_->system()->owner() : nullptr; }
+ActorSystem* PID::system() const { return cell_ ? &cell_->system()->owner() : nullptr; }
 
 }  // namespace akt

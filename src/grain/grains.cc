@@ -117,7 +117,7 @@ bool GrainContext::valid() const {
   return slot_ != nullptr && slot_->rc != nullptr && slot_->generation == generation_;
 }
 ReceiveContext& GrainContext::raw() const { return *slot_->rc; }
-const GrainIdentity& GrainContext::Self() const { return *slot_->id; }
+const GrainIdentity& GrainContext::self() const { return *slot_->id; }
 ActorSystem& GrainContext::system() const { return slot_->rc->system(); }
 Logger& GrainContext::logger() const { return slot_->rc->logger(); }
 const Message& GrainContext::message() const { return valid() ? slot_->rc->message() : kNoMessage; }

@@ -42,7 +42,7 @@ uint64_t NewIncarnation() {
   return v;
 }
 
-const NodeId& Remoting::Self() const { return impl_->self_node(); }
+const NodeId& Remoting::self() const { return impl_->self_node(); }
 std::vector<NodeId> Remoting::ConnectedNodes() const { return impl_->ConnectedNodes(); }
 
 std::vector<NodeId> RemotingImpl::ConnectedNodes() const {

@@ -65,7 +65,7 @@ TEST_F(DeadLetterTest, SendingToAnUnknownNameIsNotFoundAndADeadLetter) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kNoSuchActor), 1u);
   ASSERT_EQ(dead.Count(), 1u);
-  const DeadLetter d = dead.Events()[0];
+  const DeadLetter d = dead.events()[0];
   EXPECT_EQ(d.reason, DeadLetterReason::kNoSuchActor);
   EXPECT_EQ(d.recipient_name, "nobody");
   EXPECT_TRUE(d.recipient.empty());
@@ -94,7 +94,7 @@ TEST_F(DeadLetterTest, TellingAStoppedActorIsStoppedAndADeadLetter) {
   EXPECT_EQ(s.code(), StatusCode::kStopped);
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kStopped), 1u);
   ASSERT_EQ(dead.Count(), 1u);
-  const DeadLetter d = dead.Events()[0];
+  const DeadLetter d = dead.events()[0];
   EXPECT_EQ(d.reason, DeadLetterReason::kStopped);
   EXPECT_EQ(d.recipient, *pid);
   EXPECT_EQ(d.recipient_name, "echo");
@@ -126,9 +126,9 @@ TEST_F(DeadLetterTest, AFullMailboxMakesADeadLetterWithReasonMailboxFull) {
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kMailboxFull), 1u);
   ASSERT_EQ(dead.Count(), 1u);
-  EXPECT_EQ(dead.Events()[0].reason, DeadLetterReason::kMailboxFull);
-  EXPECT_EQ(dead.Events()[0].recipient, *pid);
-  EXPECT_EQ(dead.Events()[0].message->As<Ping>()->n, 2);
+  EXPECT_EQ(dead.events()[0].reason, DeadLetterReason::kMailboxFull);
+  EXPECT_EQ(dead.events()[0].recipient, *pid);
+  EXPECT_EQ(dead.events()[0].message->As<Ping>()->n, 2);
 }
 
 TEST_F(DeadLetterTest, AMessageNoHandlerMatchesIsADeadLetterWithReasonUnhandled) {
@@ -141,7 +141,7 @@ TEST_F(DeadLetterTest, AMessageNoHandlerMatchesIsADeadLetterWithReasonUnhandled)
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kUnhandled), 1u);
   ASSERT_EQ(dead.Count(), 1u);
-  const DeadLetter d = dead.Events()[0];
+  const DeadLetter d = dead.events()[0];
   EXPECT_EQ(d.reason, DeadLetterReason::kUnhandled);
   EXPECT_EQ(d.recipient, *pid);
   ASSERT_TRUE(d.message && d.message->Is<std::string>());
@@ -168,8 +168,8 @@ TEST_F(DeadLetterTest, AnUnhandledDeadLetterNamesTheActorThatSentIt) {
   d_.RunUntilIdle();
 
   ASSERT_EQ(dead.Count(), 1u);
-  EXPECT_EQ(dead.Events()[0].sender, *sender);
-  EXPECT_EQ(dead.Events()[0].type_name, "int");
+  EXPECT_EQ(dead.events()[0].sender, *sender);
+  EXPECT_EQ(dead.events()[0].type_name, "int");
 }
 
 TEST_F(DeadLetterTest, AskingWithAMessageNoHandlerMatchesFailsWithUnhandled) {
@@ -201,7 +201,7 @@ TEST_F(DeadLetterTest, AReplyArrivingAfterItsAskTimedOutIsADeadLetter) {
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kAskTimedOut), 1u);
   ASSERT_EQ(dead.Count(), 1u);
-  const DeadLetter d = dead.Events()[0];
+  const DeadLetter d = dead.events()[0];
   EXPECT_EQ(d.reason, DeadLetterReason::kAskTimedOut);
   EXPECT_EQ(d.sender, echo);
   ASSERT_TRUE(d.message && d.message->Is<Pong>());
@@ -280,7 +280,7 @@ TEST_F(DeadLetterTest, DeadLettersAreCountedInTotalAndPerReason) {
 TEST_F(DeadLetterTest, EverySubscriberGetsTheDeadLetterAndUnsubscribedOnesNoMore) {
   EventLog<DeadLetter> first(system());
   std::vector<std::string> names;
-  Subscription second = system().Events().Subscribe([&](const Message& m) {
+  Subscription second = system().events().Subscribe([&](const Message& m) {
     if (const DeadLetter* d = m.As<DeadLetter>()) names.push_back(d->recipient_name);
   });
 
@@ -323,7 +323,7 @@ TEST_F(DeadLetterTest, SubscribeActorDeliversEventsToAnActorAsMessages) {
   auto inbox = std::make_shared<Inbox>();
   Result<PID> sink = system().Spawn<EventSink>("sink", inbox);
   ASSERT_TRUE(sink.ok());
-  Subscription sub = system().Events().SubscribeActor(*sink);
+  Subscription sub = system().events().SubscribeActor(*sink);
 
   system().SendAsync("nobody", Ping{4}).IgnoreError();
   Result<PID> other = system().Spawn<test::Echo>("other");
@@ -349,7 +349,7 @@ TEST_F(DeadLetterTest, LifecycleEventsArePublishedForStartRestartAndStop) {
   Result<PID> pid = system().Spawn<test::Echo>("echo");
   ASSERT_TRUE(pid.ok());
   ASSERT_EQ(started.Count(), 1u);
-  EXPECT_EQ(started.Events()[0].actor, *pid);
+  EXPECT_EQ(started.events()[0].actor, *pid);
   EXPECT_EQ(restarted.Count(), 0u);
 
   pid->Restart();
@@ -357,15 +357,15 @@ TEST_F(DeadLetterTest, LifecycleEventsArePublishedForStartRestartAndStop) {
   pid->Restart();
   d_.RunUntilIdle();
   ASSERT_EQ(restarted.Count(), 2u);
-  EXPECT_EQ(restarted.Events()[0].actor, *pid);
-  EXPECT_EQ(restarted.Events()[0].restart_count, 1u);
-  EXPECT_EQ(restarted.Events()[1].restart_count, 2u);
+  EXPECT_EQ(restarted.events()[0].actor, *pid);
+  EXPECT_EQ(restarted.events()[0].restart_count, 1u);
+  EXPECT_EQ(restarted.events()[1].restart_count, 2u);
   EXPECT_EQ(stopped.Count(), 0u);
 
   pid->Stop();
   d_.RunUntilIdle();
   ASSERT_EQ(stopped.Count(), 1u);
-  EXPECT_EQ(stopped.Events()[0].actor, *pid);
+  EXPECT_EQ(stopped.events()[0].actor, *pid);
   EXPECT_EQ(started.Count(), 1u);  // a restart is not a start
 }
 

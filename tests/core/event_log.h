@@ -4,7 +4,7 @@
 //   akt::test::EventLog<akt::DeadLetter> dead(system);
 //   ... act ...
 //   EXPECT_EQ(dead.Count(), 1u);
-//   EXPECT_EQ(dead.Events()[0].reason, akt::DeadLetterReason::kStopped);
+//   EXPECT_EQ(dead.events()[0].reason, akt::DeadLetterReason::kStopped);
 #pragma once
 
 #include <akt/akt.h>
@@ -22,7 +22,7 @@ template <typename E>
 class EventLog {
  public:
   explicit EventLog(ActorSystem& system)
-      : subscription_(system.Events().Subscribe([state = state_](const Message& m) {
+      : subscription_(system.events().Subscribe([state = state_](const Message& m) {
           if (const E* e = m.As<E>()) {
             std::lock_guard<std::mutex> lock(state->mu);
             state->events.push_back(*e);
@@ -31,7 +31,7 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  std::vector<E> Events() const {
+  std::vector<E> events() const {
     std::lock_guard<std::mutex> lock(state_->mu);
     return state_->events;
   }

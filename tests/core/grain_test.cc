@@ -63,8 +63,8 @@ class Counter : public Grain {
   Status OnActivate(GrainActivation& a) override {
     store_->activate_calls++;
     std::lock_guard<std::mutex> lock(store_->mu);
-    store_->activations[a.Self().String()]++;
-    value_ = store_->saved[a.Self().String()];
+    store_->activations[a.self().String()]++;
+    value_ = store_->saved[a.self().String()];
     return Status();
   }
   void OnReceive(GrainContext& ctx) override {
@@ -136,8 +136,8 @@ class Counter : public Grain {
   }
   Status OnDeactivate(GrainActivation& a) override {
     std::lock_guard<std::mutex> lock(store_->mu);
-    store_->saved[a.Self().String()] = value_;
-    store_->deactivations[a.Self().String()]++;
+    store_->saved[a.self().String()] = value_;
+    store_->deactivations[a.self().String()]++;
     return Status();
   }
 

@@ -518,7 +518,7 @@ TEST_F(LifecycleTest, TellingAStoppedActorReturnsStoppedAndMakesADeadLetter) {
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kStopped), 1u);
   ASSERT_EQ(dead.Count(), 1u);
-  EXPECT_EQ(dead.Events()[0].recipient, *pid);
+  EXPECT_EQ(dead.events()[0].recipient, *pid);
   EXPECT_EQ(counts_->sum, 0);
 }
 

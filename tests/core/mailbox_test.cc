@@ -110,7 +110,7 @@ TEST_F(MailboxTest, BoundedRejectRefusesTellsBeyondCapacityAndDeadLettersThem) {
   EXPECT_EQ(pid->Tell(Add{5}).code(), StatusCode::kMailboxFull);
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kMailboxFull), 2u);
-  std::vector<DeadLetter> letters = dead.Events();
+  std::vector<DeadLetter> letters = dead.events();
   ASSERT_EQ(letters.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     const DeadLetter& d = letters[i];
@@ -146,7 +146,7 @@ TEST_F(MailboxTest, BatchTellOffersEveryMessageAfterARefusedOne) {
   EventLog<DeadLetter> dead(system());
   // The refusal of Add{3} makes room: the recorder takes Add{1} while the
   // batch is still being offered (dead-letter callbacks run synchronously).
-  Subscription make_room = system().Events().Subscribe([&](const Message& m) {
+  Subscription make_room = system().events().Subscribe([&](const Message& m) {
     const auto* d = m.As<DeadLetter>();
     if (d != nullptr && d->reason == DeadLetterReason::kMailboxFull) d_.Step();
   });
@@ -156,7 +156,7 @@ TEST_F(MailboxTest, BatchTellOffersEveryMessageAfterARefusedOne) {
   Status s = pid->BatchTell(std::move(batch));
 
   EXPECT_EQ(s.code(), StatusCode::kMailboxFull) << s.ToString();  // the first failure
-  std::vector<DeadLetter> letters = dead.Events();
+  std::vector<DeadLetter> letters = dead.events();
   ASSERT_EQ(letters.size(), 1u);
   ASSERT_TRUE(letters[0].message && letters[0].message->Is<Add>());
   EXPECT_EQ(letters[0].message->As<Add>()->n, 3);
@@ -173,7 +173,7 @@ TEST_F(MailboxTest, BoundedDeadLetterPolicyAcceptsTheTellButDeadLettersTheMessag
   for (int i = 1; i <= 4; ++i) EXPECT_TRUE(pid->Tell(Add{i}).ok()) << i;
 
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kMailboxFull), 2u);
-  std::vector<DeadLetter> letters = dead.Events();
+  std::vector<DeadLetter> letters = dead.events();
   ASSERT_EQ(letters.size(), 2u);
   EXPECT_EQ(letters[0].reason, DeadLetterReason::kMailboxFull);
   EXPECT_EQ(letters[0].message->As<Add>()->n, 3);
@@ -349,7 +349,7 @@ TEST_F(MailboxTest, StopJumpsAheadOfQueuedUserMessagesWhichBecomeDeadLetters) {
   EXPECT_EQ(record_->Seen(), (std::vector<std::string>{"add1"}));
   EXPECT_TRUE(pid->AwaitTermination(1s));
   EXPECT_EQ(system().DeadLetterCount(DeadLetterReason::kStopped), 3u);
-  std::vector<DeadLetter> letters = dead.Events();
+  std::vector<DeadLetter> letters = dead.events();
   ASSERT_EQ(letters.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(letters[i].reason, DeadLetterReason::kStopped);

@@ -26,7 +26,7 @@ SpawnOptions After(Duration idle) {
 TEST(Passivation, AnIdleActorIsPassivatedAfterItsIdleTime) {
   testing::DeterministicSystem d;
   std::vector<std::string> reasons;
-  auto sub = d.system().Events().Subscribe([&](const Message& m) {
+  auto sub = d.system().events().Subscribe([&](const Message& m) {
     if (auto* p = m.As<ActorPassivated>()) reasons.push_back(p->reason);
   });
   auto pid = d.system().Spawn(

@@ -237,7 +237,7 @@ TEST_F(SupervisionTest, EscalateLetsTheParentsSupervisorDecideToResumeTheChild) 
   EXPECT_EQ(child.RestartCount(), 0u);
   EXPECT_EQ(parent->RestartCount(), 0u);
   ASSERT_EQ(reinstated.Count(), 1u);
-  EXPECT_EQ(reinstated.Events()[0].actor, child);
+  EXPECT_EQ(reinstated.events()[0].actor, child);
 }
 
 TEST_F(SupervisionTest, EscalateLetsTheParentsSupervisorDecideToRestartTheParent) {
@@ -384,9 +384,9 @@ TEST_F(SupervisionTest, AnErrorNoRuleMatchesSuspendsTheActorUntilReinstated) {
   EXPECT_EQ(pid->ProcessedCount(), 2u);
   EXPECT_EQ(pid->MailboxSize(), 2u);  // the Adds wait
   ASSERT_EQ(suspended.Count(), 1u);
-  EXPECT_EQ(suspended.Events()[0].actor, *pid);
-  EXPECT_NE(suspended.Events()[0].reason.find("boom"), std::string::npos)
-      << suspended.Events()[0].reason;
+  EXPECT_EQ(suspended.events()[0].actor, *pid);
+  EXPECT_NE(suspended.events()[0].reason.find("boom"), std::string::npos)
+      << suspended.events()[0].reason;
   EXPECT_EQ(reinstated.Count(), 0u);
 
   d_.Advance(1min);  // waiting longer changes nothing
@@ -401,7 +401,7 @@ TEST_F(SupervisionTest, AnErrorNoRuleMatchesSuspendsTheActorUntilReinstated) {
   EXPECT_EQ(TotalOf(*pid), 6);  // state kept, waiting messages processed
   EXPECT_EQ(pid->RestartCount(), 0u);
   ASSERT_EQ(reinstated.Count(), 1u);
-  EXPECT_EQ(reinstated.Events()[0].actor, *pid);
+  EXPECT_EQ(reinstated.events()[0].actor, *pid);
 }
 
 TEST_F(SupervisionTest, ASuspendedActorCanBeStopped) {

@@ -19,7 +19,7 @@ namespace akt::test {
 class NodeEvents {
  public:
   explicit NodeEvents(ActorSystem& system)
-      : sub_(system.Events().Subscribe([this](const Message& m) {
+      : sub_(system.events().Subscribe([this](const Message& m) {
           std::lock_guard<std::mutex> lock(mu_);
           if (const auto* c = m.As<NodeConnected>()) log_.push_back("connected " + c->node.ToString());
           if (const auto* d = m.As<NodeDisconnected>()) {

@@ -28,11 +28,11 @@ RemoteOptions FastLoss() {
 TEST(Nodes, EachStartOfANodeHasItsOwnIncarnation) {
   Node a = Node::Start("alpha");
   Node b = Node::Start("alpha");
-  const NodeId& ia = a.remoting->Self();
+  const NodeId& ia = a.remoting->self();
   EXPECT_EQ(ia.system, "alpha");
   EXPECT_EQ(ia.endpoint, a.remoting->endpoint());
   EXPECT_NE(ia.incarnation, 0u);
-  EXPECT_NE(ia.incarnation, b.remoting->Self().incarnation);
+  EXPECT_NE(ia.incarnation, b.remoting->self().incarnation);
   EXPECT_NE(ia.ToString().find("alpha@" + a.remoting->endpoint() + "#"), std::string::npos);
   a.Stop();
   b.Stop();
@@ -47,11 +47,11 @@ TEST(Nodes, BothEndsPublishNodeConnectedWithThePeersIdentity) {
   Result<PID> echo = a.remoting->Lookup(b.remoting->endpoint(), "echo");
   ASSERT_TRUE(echo.ok()) << echo.status().ToString();
   ASSERT_TRUE(echo->Ask<Pong>(MakePing(1), 2s).ok());
-  EXPECT_TRUE(WaitUntil([&] { return ea.Saw("connected " + b.remoting->Self().ToString()); }));
-  EXPECT_TRUE(WaitUntil([&] { return eb.Saw("connected " + a.remoting->Self().ToString()); }));
+  EXPECT_TRUE(WaitUntil([&] { return ea.Saw("connected " + b.remoting->self().ToString()); }));
+  EXPECT_TRUE(WaitUntil([&] { return eb.Saw("connected " + a.remoting->self().ToString()); }));
   std::vector<NodeId> seen = a.remoting->ConnectedNodes();
   ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0], b.remoting->Self());
+  EXPECT_EQ(seen[0], b.remoting->self());
   // One NodeConnected per node, however many connections and messages.
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(echo->Ask<Pong>(MakePing(i), 2s).ok());
   EXPECT_EQ(ea.log().size(), 1u);
@@ -71,7 +71,7 @@ TEST(Nodes, ANodeThatStopsIsDisconnectedThenLostAndItsWatchersAreTold) {
   ASSERT_TRUE(echo.ok()) << echo.status().ToString();
   ASSERT_TRUE(watcher->Tell(*echo).ok());
   ASSERT_TRUE(echo->Ask<Pong>(MakePing(1), 2s).ok());
-  NodeId lost = b.remoting->Self();
+  NodeId lost = b.remoting->self();
 
   b.Stop();
 
@@ -127,7 +127,7 @@ TEST(Nodes, ANodeWhoseConnectionClosesIsDialedAgainAndNotLost) {
   NodeEvents ea(*a.system);
   Result<PID> echo = a.remoting->Lookup(b.remoting->endpoint(), "echo");
   ASSERT_TRUE(echo.ok());
-  std::string id = b.remoting->Self().ToString();
+  std::string id = b.remoting->self().ToString();
   EXPECT_TRUE(WaitUntil([&] {
     std::vector<std::string> log = ea.log();
     return log.size() >= 3;
@@ -290,7 +290,7 @@ TEST(NodesWire, AVersion2ClientGetsTheServersNodeFrameFirst) {
   EXPECT_EQ(frames[0].kind, wire::Kind::kNode);
   wire::NodeBody body;
   ASSERT_TRUE(wire::DecodeNodeBody(payloads[0], &body));
-  EXPECT_EQ(body.incarnation, n.remoting->Self().incarnation);
+  EXPECT_EQ(body.incarnation, n.remoting->self().incarnation);
   EXPECT_EQ(body.endpoint, n.remoting->endpoint());
   n.Stop();
 }
@@ -384,7 +384,7 @@ TEST(NodesWire, APeerThatAnswersPingsStaysConnected) {
   uint64_t frames_before = b.remoting->Stats().frames_received;
   std::this_thread::sleep_for(1200ms);  // the quiet period is what is tested
   EXPECT_GT(b.remoting->Stats().frames_received, frames_before + 10);
-  EXPECT_FALSE(ea.Saw("disconnected " + b.remoting->Self().ToString()));
+  EXPECT_FALSE(ea.Saw("disconnected " + b.remoting->self().ToString()));
   EXPECT_TRUE(echo->Ask<Pong>(MakePing(1), 2s).ok());
   a.Stop();
   b.Stop();

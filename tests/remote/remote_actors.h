@@ -87,7 +87,7 @@ class ProtoCounterGrain : public Grain {
         [&](const akt::test::Ping& p) {
           akt::test::Pong out;
           out.set_n(p.n());
-          out.set_text(std::string(ctx.Self().String()));
+          out.set_text(std::string(ctx.self().String()));
           ctx.Reply(std::move(out)).IgnoreError();
         });
   }

@@ -165,7 +165,7 @@ TEST(Sim, ACrashedNodeIsLostByItsPeersAndItsWatchersAreTold) {
     ASSERT_TRUE(watcher.ok());
     Result<PID> echo = n.rem(kA).Lookup(kB, "echo", 2s);
     ASSERT_TRUE(echo.ok()) << echo.status().ToString();
-    NodeId b = n.rem(kB).Self();
+    NodeId b = n.rem(kB).self();
     ASSERT_TRUE(watcher->Tell(*echo).ok());
     n.net.Advance(50ms);  // the watch is registered on b
     TimePoint crash = n.net.Now();
@@ -191,7 +191,7 @@ TEST(Sim, APartitionIsNoticedByHeartbeatAndAHealInTimeReconnects) {
     NodeEvents events(n.sys(kA));
     Result<PID> echo = n.rem(kA).Lookup(kB, "echo", 2s);
     ASSERT_TRUE(echo.ok()) << echo.status().ToString();
-    NodeId b = n.rem(kB).Self();
+    NodeId b = n.rem(kB).self();
     n.net.Advance(10ms);
     ASSERT_TRUE(events.Saw("connected " + b.ToString()));
     TimePoint cut = n.net.Now();
@@ -220,7 +220,7 @@ TEST(Sim, AFrozenNodeIsDisconnectedAndComesBackWhenThawed) {
     NodeEvents events(n.sys(kA));
     Result<PID> echo = n.rem(kA).Lookup(kB, "echo", 2s);
     ASSERT_TRUE(echo.ok());
-    NodeId b = n.rem(kB).Self();
+    NodeId b = n.rem(kB).self();
     n.net.Freeze(kB);
     ASSERT_TRUE(
         n.net.RunUntil([&] { return events.Saw("disconnected " + b.ToString()); }, 2s));
@@ -279,7 +279,7 @@ TEST(Sim, APidOfACrashedIncarnationNeverReachesItsSuccessor) {
     Net n(Seeded(seed), {kA, kB});
     Result<PID> old_echo = n.rem(kA).Lookup(kB, "echo", 2s);
     ASSERT_TRUE(old_echo.ok());
-    uint64_t old_inc = n.rem(kB).Self().incarnation;
+    uint64_t old_inc = n.rem(kB).self().incarnation;
     n.net.Crash(kB);
     n.net.Advance(20ms);  // a restart takes a moment: a sees the reset first
     SystemOptions so = SimNetwork::DefaultSystemOptions();
@@ -287,7 +287,7 @@ TEST(Sim, APidOfACrashedIncarnationNeverReachesItsSuccessor) {
     Result<ActorSystem*> again = n.net.AddNode(kB, so);
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     ASSERT_TRUE((*again)->Spawn<RemoteEcho>("echo").ok());
-    EXPECT_NE(n.rem(kB).Self().incarnation, old_inc);
+    EXPECT_NE(n.rem(kB).self().incarnation, old_inc);
     Result<PID> fresh = n.rem(kA).Lookup(kB, "echo", 2s);
     ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
     ASSERT_TRUE(fresh->Ask<akt::test::Pong>(MakePing(1), 2s).ok());
