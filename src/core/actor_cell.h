@@ -221,6 +221,7 @@ class ActorCell {
     std::shared_ptr<void> remote_data;  // proxies only
     bool node_lost = false;             // proxies only; stripe lock
     DrainHook drain_hook;               // grains only
+    Status stop_status;                 // set_stop_status (own turn, before terminated)
     // Own turn only.
     std::vector<std::shared_ptr<const Behavior>> behaviors;  // top = back
     std::deque<Envelope*> stash;
@@ -315,8 +316,7 @@ class ActorCell {
   // Why this actor is passivating (0: it is not; else the request above),
   // set in its own turn before it stops; and what its PostStop reported
   // for the caller that asked (set before the cell is terminated).
-  uint8_t passivation_cause_ = 0;
-  Status stop_status_;
+  uint8_t passivation_cause_ = 0;  // the status lives in Extra: the cell stays five cache lines
   void Touch(int64_t now_ticks);
   void HandlePassivate(bool eviction);
 
@@ -330,8 +330,13 @@ class ActorCell {
   uint8_t passivation_cause() const { return passivation_cause_; }
   // Set by the actor while it stops (a grain: OnDeactivate's status); read
   // by whoever waited for its termination.
-  void set_stop_status(Status s) { stop_status_ = std::move(s); }
-  const Status& stop_status() const { return stop_status_; }
+  void set_stop_status(Status s) {
+    if (!s.ok() || extra_.load(std::memory_order_acquire) != nullptr) extra().stop_status = std::move(s);
+  }
+  Status stop_status() const {
+    Extra* x = extra_.load(std::memory_order_acquire);
+    return x != nullptr ? x->stop_status : Status();
+  }
 
  private:
   void Passivate(const std::string& reason);

@@ -474,14 +474,14 @@ Result<Message> SystemImpl::AwaitReply(ReplySlot* slot, TimePoint deadline, Dura
   return slot->Wait(deadline, spin);
 }
 
-Result<Message> SystemImpl::BlockingCall(std::string_view what, std::string_view instead,
-                                         Duration timeout, Duration spin,
+Result<Message> SystemImpl::BlockingCall(std::string_view what, std::string_view whom,
+                                         std::string_view instead, Duration timeout,
+                                         Duration spin,
                                          const std::function<void(ReplySlot*)>& send) {
-  if (timeout <= Duration::zero()) {
-    return InvalidArgumentError(std::string(what) + " needs a positive timeout");
-  }
+  auto name = [&] { return std::string(what) + std::string(whom); };
+  if (timeout <= Duration::zero()) return InvalidArgumentError(name() + " needs a positive timeout");
   if (InActorTurn()) {
-    return FailedPreconditionError("blocking " + std::string(what) + " from inside an actor; use " +
+    return FailedPreconditionError("blocking " + name() + " from inside an actor; use " +
                                    std::string(instead));
   }
   ReplySlot* slot = slots_.Acquire();  // two references: the answerer's and ours
@@ -490,7 +490,7 @@ Result<Message> SystemImpl::BlockingCall(std::string_view what, std::string_view
   Result<Message> r = AwaitReply(slot, deadline, spin);
   slot->Release();
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {
-    return TimeoutError(std::string(what) + " timed out");
+    return TimeoutError(name() + " timed out");
   }
   return r;
 }
@@ -500,7 +500,7 @@ Result<Message> SystemImpl::Ask(ActorCell* target, Message msg, Duration timeout
   if (state() == State::kStopped) {
     return SystemStoppedError("actor system " + options_.name + " stopped");
   }
-  return BlockingCall("ask to " + target->name(), "ctx.Request(...).Then(...)", timeout,
+  return BlockingCall("ask to ", target->name(), "ctx.Request(...).Then(...)", timeout,
                       ask_spin(target), [&](ReplySlot* slot) {
                         Envelope* e = NewEnvelope();
                         e->msg = std::move(msg);

@@ -74,8 +74,10 @@ class SystemImpl {
   // non-blocking form) or without a positive timeout; `send` gets a reply
   // slot with one reference for whoever answers (it hands it on, or fails
   // the slot); then the wait, and a timeout named after `what`.
-  Result<Message> BlockingCall(std::string_view what, std::string_view instead, Duration timeout,
-                               Duration spin, const std::function<void(ReplySlot*)>& send);
+  // `what` + `whom` name the call in errors (joined only for an error).
+  Result<Message> BlockingCall(std::string_view what, std::string_view whom,
+                               std::string_view instead, Duration timeout, Duration spin,
+                               const std::function<void(ReplySlot*)>& send);
   // Waits for a blocked caller's answer: spins then sleeps, or, in a
   // deterministic system, runs the system until answered or `deadline`.
   Result<Message> AwaitReply(ReplySlot* slot, TimePoint deadline, Duration spin);

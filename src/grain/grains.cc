@@ -693,7 +693,7 @@ Status ActorSystem::TellGrain(const GrainIdentity& id, Message msg) {
 
 Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
   internal::SystemImpl& sys = impl();
-  return sys.BlockingCall("ask to grain " + id.String(), "GrainContext::RequestGrain(...).Then(...)",
+  return sys.BlockingCall("ask to grain ", id.String(), "GrainContext::RequestGrain(...).Then(...)",
                           timeout, sys.options().idle_spin, [&](internal::ReplySlot* slot) {
                             internal::Envelope* e = internal::NewEnvelope();
                             e->msg = std::move(msg);

@@ -231,7 +231,7 @@ Result<Message> RemotingImpl::ControlCall(const std::string& endpoint,
                                           const google::protobuf::Message& req, Duration timeout,
                                           NodeId* answered_by) {
   return sys_->BlockingCall(
-      "call to " + endpoint, "Remoting::RequestLookup / RequestSpawn / RequestStop", timeout,
+      "call to ", endpoint, "Remoting::RequestLookup / RequestSpawn / RequestStop", timeout,
       std::max(options_.ask_spin, sys_->options().idle_spin), [&](internal::ReplySlot* slot) {
         Result<Connection*> rc = Connect(endpoint);
         if (!rc.ok()) {
