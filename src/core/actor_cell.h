@@ -254,6 +254,11 @@ class ActorCell {
   void BeginRestart();
   void MaybeFinishPending();
   void FinishStop(bool run_post_stop = true);
+  // PostStop of the current instance, its failure logged (stop and restart).
+  void RunPostStop();
+  // One-for-all: the parent applies `d` to all its children (this one
+  // included), which waits suspended; false when that does not apply.
+  bool ApplyToSiblings(const Supervisor& sup, Directive d);
   void FinishRestart();
   void RunRequestReply(Envelope* e);
   void CheckRequestDeadlines();
@@ -323,15 +328,17 @@ class ActorCell {
  public:
   // Called by the passivation manager (any thread).
   void RequestPassivation(bool eviction);
-  // Passivates at the start of its next turn, whatever its idleness (any
-  // thread): `cause` 3 (requested) or 4 (handing off).
+  // Passivates at the start of its next turn (any thread): `cause` 1 (if
+  // idle), 2 (evict), 3 (requested) or 4 (handing off); 3 and 4 whatever
+  // its idleness.
   void RequestDeactivation(uint8_t cause);
   // In PostStop: 0 (a plain stop), 1 idle, 2 evicted, 3 requested, 4 handing off.
   uint8_t passivation_cause() const { return passivation_cause_; }
   // Set by the actor while it stops (a grain: OnDeactivate's status); read
   // by whoever waited for its termination.
+  // Only a failure is kept (a cell stops once: ok is the default).
   void set_stop_status(Status s) {
-    if (!s.ok() || extra_.load(std::memory_order_acquire) != nullptr) extra().stop_status = std::move(s);
+    if (!s.ok()) extra().stop_status = std::move(s);
   }
   Status stop_status() const {
     Extra* x = extra_.load(std::memory_order_acquire);

@@ -147,17 +147,7 @@ void ActorCell::MaybeFinishPending() {
 }
 
 void ActorCell::FinishRestart() {
-  if (actor_ != nullptr) {
-    Context ctx(this);
-    try {
-      Status s = actor_->PostStop(ctx);
-      if (!s.ok())
-        system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
-    } catch (...) {
-      system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
-                                                 DescribeError(std::current_exception()));
-    }
-  }
+  RunPostStop();
   actor_.reset();
   // Continuations of the old instance's requests must not run on the new one
   // (they may point into the old object): drop them; late replies become
@@ -229,18 +219,20 @@ void ActorCell::AbandonAfterStop() {
   FinishStop(/*run_post_stop=*/false);
 }
 
-void ActorCell::FinishStop(bool run_post_stop) {
-  if (actor_ != nullptr && run_post_stop) {
-    Context ctx(this);
-    try {
-      Status s = actor_->PostStop(ctx);
-      if (!s.ok())
-        system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
-    } catch (...) {
-      system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
-                                                 DescribeError(std::current_exception()));
-    }
+void ActorCell::RunPostStop() {
+  if (actor_ == nullptr) return;
+  Context ctx(this);
+  try {
+    Status s = actor_->PostStop(ctx);
+    if (!s.ok()) system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
+  } catch (...) {
+    system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
+                                               DescribeError(std::current_exception()));
   }
+}
+
+void ActorCell::FinishStop(bool run_post_stop) {
+  if (run_post_stop) RunPostStop();
   actor_.reset();
   factory_ = nullptr;
   // Stop watching others (they need not tell a dead watcher).

@@ -137,20 +137,10 @@ void ActorCell::DrainHeldToDeadLetters() {
   if (tuning_) tuning_->stash_size.store(0, std::memory_order_relaxed);
 }
 
-void ActorCell::RequestPassivation(bool eviction) {
-  uint8_t want = eviction ? 2 : 1;
-  uint8_t cur = passivate_request_.load(std::memory_order_relaxed);
-  while (cur < want &&
-         !passivate_request_.compare_exchange_weak(cur, want, std::memory_order_seq_cst)) {
-  }
-  if (sched_.load(std::memory_order_seq_cst) == kParked) {
-    Unpark();
-    return;
-  }
-  ScheduleIfIdle();
-}
+void ActorCell::RequestPassivation(bool eviction) { RequestDeactivation(eviction ? 2 : 1); }
 
 void ActorCell::RequestDeactivation(uint8_t cause) {
+  // The strongest request wins: hand off > requested > evict > idle check.
   uint8_t cur = passivate_request_.load(std::memory_order_relaxed);
   while (cur < cause &&
          !passivate_request_.compare_exchange_weak(cur, cause, std::memory_order_seq_cst)) {

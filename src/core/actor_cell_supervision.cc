@@ -47,14 +47,7 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
       if (escalating_child != nullptr) escalating_child->PostSystem(SysKind::kReinstate);
       return;
     case Directive::kStop:
-      if (sup.strategy() == Strategy::kOneForAll && parent_ != nullptr) {
-        Envelope* e = NewEnvelope();
-        e->sys = SysKind::kApplyToChildren;
-        e->msg = Directive::kStop;
-        parent_->PostSystem(e);
-        life_.store(Life::kSuspended, std::memory_order_release);
-        return;
-      }
+      if (ApplyToSiblings(sup, Directive::kStop)) return;
       BeginStop();
       return;
     case Directive::kRestart: {
@@ -73,14 +66,7 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
           return;
         }
       }
-      if (sup.strategy() == Strategy::kOneForAll && parent_ != nullptr) {
-        Envelope* e = NewEnvelope();
-        e->sys = SysKind::kApplyToChildren;
-        e->msg = Directive::kRestart;
-        parent_->PostSystem(e);
-        life_.store(Life::kSuspended, std::memory_order_release);
-        return;
-      }
+      if (ApplyToSiblings(sup, Directive::kRestart)) return;
       Duration delay{0};
       if (sup.backoff_initial().count() > 0) {
         delay = sup.backoff_initial();
@@ -119,6 +105,16 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
       }
       return;
   }
+}
+
+bool ActorCell::ApplyToSiblings(const Supervisor& sup, Directive d) {
+  if (sup.strategy() != Strategy::kOneForAll || parent_ == nullptr) return false;
+  Envelope* e = NewEnvelope();
+  e->sys = SysKind::kApplyToChildren;
+  e->msg = d;
+  parent_->PostSystem(e);
+  life_.store(Life::kSuspended, std::memory_order_release);
+  return true;
 }
 
 void ActorCell::Suspend(const std::string& reason) {

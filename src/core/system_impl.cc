@@ -474,10 +474,10 @@ Result<Message> SystemImpl::AwaitReply(ReplySlot* slot, TimePoint deadline, Dura
   return slot->Wait(deadline, spin);
 }
 
-Result<Message> SystemImpl::BlockingCall(std::string_view what, std::string_view whom,
-                                         std::string_view instead, Duration timeout,
-                                         Duration spin,
-                                         const std::function<void(ReplySlot*)>& send) {
+Result<Message> SystemImpl::BlockingCallImpl(std::string_view what, std::string_view whom,
+                                             std::string_view instead, Duration timeout,
+                                             Duration spin, void (*send)(void*, ReplySlot*),
+                                             void* send_arg) {
   auto name = [&] { return std::string(what) + std::string(whom); };
   if (timeout <= Duration::zero()) return InvalidArgumentError(name() + " needs a positive timeout");
   if (InActorTurn()) {
@@ -486,7 +486,7 @@ Result<Message> SystemImpl::BlockingCall(std::string_view what, std::string_view
   }
   ReplySlot* slot = slots_.Acquire();  // two references: the answerer's and ours
   TimePoint deadline = Now() + timeout;
-  send(slot);
+  send(send_arg, slot);
   Result<Message> r = AwaitReply(slot, deadline, spin);
   slot->Release();
   if (!r.ok() && r.status().code() == StatusCode::kTimeout) {

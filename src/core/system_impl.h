@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <type_traits>
 #include <vector>
 
 #include "actor_cell.h"
@@ -75,9 +76,20 @@ class SystemImpl {
   // slot with one reference for whoever answers (it hands it on, or fails
   // the slot); then the wait, and a timeout named after `what`.
   // `what` + `whom` name the call in errors (joined only for an error).
+  // `send` is called in place (no copy, no allocation per call).
+  template <typename Send>
   Result<Message> BlockingCall(std::string_view what, std::string_view whom,
                                std::string_view instead, Duration timeout, Duration spin,
-                               const std::function<void(ReplySlot*)>& send);
+                               Send&& send) {
+    return BlockingCallImpl(what, whom, instead, timeout, spin,
+                            [](void* f, ReplySlot* slot) {
+                              (*static_cast<std::remove_reference_t<Send>*>(f))(slot);
+                            },
+                            static_cast<void*>(&send));
+  }
+  Result<Message> BlockingCallImpl(std::string_view what, std::string_view whom,
+                                   std::string_view instead, Duration timeout, Duration spin,
+                                   void (*send)(void*, ReplySlot*), void* send_arg);
   // Waits for a blocked caller's answer: spins then sleeps, or, in a
   // deterministic system, runs the system until answered or `deadline`.
   Result<Message> AwaitReply(ReplySlot* slot, TimePoint deadline, Duration spin);

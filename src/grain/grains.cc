@@ -622,8 +622,13 @@ std::vector<GrainInfo> GrainRegistry::Active() {
 Status GrainRegistry::Deactivate(const GrainIdentity& id, DeactivationReason reason,
                                  Duration timeout) {
   PID pid;
-  for (const GrainInfo& g : Active()) {  // a cold path: a scan is fine
-    if (g.id == id) pid = g.pid;
+  {
+    Shard& shard = ShardFor(id.hash());
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto it = shard.map.find(Key{id.String(), id.hash()});
+    if (it != shard.map.end() && it->second->pid.cell()->life() != ActorCell::Life::kTerminated) {
+      pid = it->second->pid;
+    }
   }
   if (!pid) return NotFoundError("grain " + id.String() + " is not active here");
   pid.cell()->RequestDeactivation(reason == DeactivationReason::kHandingOff ? 4 : 3);

@@ -35,6 +35,13 @@ namespace akt::remote {
 
 class IoLoop;
 
+// Hashes std::string keys and looks them up by std::string_view, so a lookup
+// by a name on the wire allocates nothing.
+struct StringViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
 // A connection's cache from a name on the wire (target, sender address,
 // type name) to what it resolves to. A stream of one kind of message to one
 // actor resolves with one string compare (the last hit); other names with a
@@ -66,11 +73,7 @@ class NameCache {
   }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_map<std::string, V, Hash, std::equal_to<>> map_;
+  std::unordered_map<std::string, V, StringViewHash, std::equal_to<>> map_;
   std::pair<const std::string, V>* last_ = nullptr;  // a node of map_
 };
 

@@ -105,7 +105,7 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
   const ControlHandler* handler = nullptr;
   {
     std::lock_guard<std::mutex> lock(control_mu_);
-    auto it = control_.find(std::string(f.type));
+    auto it = control_.find(f.type);
     if (it != control_.end()) handler = &it->second;  // never erased: stays valid
   }
   if (handler == nullptr) {
@@ -114,11 +114,7 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
     return;
   }
   Message m;
-  Status s = ParsePayload(c, f.type, f.payload, &m);
-  if (!s.ok()) {
-    c->Refuse(f.correlation, s);
-    return;
-  }
+  if (!ParseOrRefuse(c, f, &m)) return;
   ControlAnswer answer = (*handler)(c, m);
   if (!answer.ok()) {
     c->Refuse(f.correlation, answer.status());

@@ -107,11 +107,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         return;
       }
       Message m;
-      Status s = ParsePayload(c, f.type, f.payload, &m);
-      if (!s.ok()) {
-        c->Refuse(f.correlation, s);
-        return;
-      }
+      if (!ParseOrRefuse(c, f, &m)) return;
       Envelope* e = internal::NewEnvelope();
       e->msg = std::move(m);
       if (!f.sender.empty()) {

@@ -178,6 +178,13 @@ class RemotingImpl final : public internal::RemoteHooks {
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,
                       Message* out);
+  // The frame's payload as a message, or false after refusing the frame.
+  bool ParseOrRefuse(remote::Connection* c, const remote::wire::Frame& f, Message* out) {
+    Status s = ParsePayload(c, f.type, f.payload, out);
+    if (s.ok()) return true;
+    c->Refuse(f.correlation, s);
+    return false;
+  }
   // Control requests: one handler per protobuf type (full name), looked up
   // by the frame's type; the built-in ones are registered at construction.
   void HandleControl(remote::Connection* c, const remote::wire::Frame& f);
@@ -228,7 +235,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   SSL_CTX* client_tls_ = nullptr;
 
   std::mutex control_mu_;
-  std::unordered_map<std::string, ControlHandler> control_;  // never erased
+  // Never erased; looked up by the frame's type without a copy.
+  std::unordered_map<std::string, ControlHandler, remote::StringViewHash, std::equal_to<>> control_;
 
   std::mutex kinds_mu_;
   std::unordered_map<std::string, ActorFactory> kinds_;

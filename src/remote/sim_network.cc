@@ -11,6 +11,8 @@
 // time order.
 #include "akt/testing/sim.h"
 
+#include "akt/testing/deterministic.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -149,6 +151,17 @@ struct SimNetwork::Impl final : remote::Transport {
   void Schedule(const std::shared_ptr<Link>& l, int to, std::string bytes, int64_t due);
   void Deliver(Link& l, int to, const std::string& bytes);
   void Break(const std::shared_ptr<Link>& l);
+  // Side `to` reads ECONNRESET from `due` on.
+  static void ScheduleReset(const std::shared_ptr<Link>& l, int to, int64_t due) {
+    std::weak_ptr<Link> weak = l;
+    l->node[to]->system->impl().timers().Schedule(TimePoint(std::chrono::nanoseconds(due)),
+                                                  [weak, to] {
+                                                    std::shared_ptr<Link> link = weak.lock();
+                                                    if (!link || link->gone[to]) return;
+                                                    link->reset[to] = true;
+                                                    Wake(*link, to);
+                                                  });
+  }
   // Tells side `to` that something changed (its connection reads).
   static void Wake(Link& l, int to) {
     if (l.conn[to] != nullptr) l.conn[to]->OnReadable();
@@ -219,7 +232,10 @@ struct SimNetwork::Impl final : remote::Transport {
   }
   void Destroy(SimNode* n) {
     n->system->impl().SetPump(nullptr);
-    n->system.reset();  // stops it (alone: nothing else runs meanwhile)
+    // Stops it, alone (nothing else runs meanwhile). From here on the node
+    // is not alive: what it writes while it stops is dropped.
+    std::unique_ptr<ActorSystem> sys = std::move(n->system);
+    sys.reset();
     n->remoting = nullptr;
     n->frozen = false;
   }
@@ -375,15 +391,7 @@ void SimNetwork::Impl::Break(const std::shared_ptr<Link>& l) {
     l->held[side].clear();
     SimNode* n = l->node[side];
     if (!n->alive() || l->gone[side]) continue;
-    int64_t due = NsOf(now) + Latency();
-    std::weak_ptr<Link> weak = l;
-    n->system->impl().timers().Schedule(TimePoint(std::chrono::nanoseconds(due)),
-                                        [weak, side] {
-                                          std::shared_ptr<Link> link = weak.lock();
-                                          if (!link || link->gone[side]) return;
-                                          link->reset[side] = true;
-                                          Wake(*link, side);
-                                        });
+    ScheduleReset(l, side, NsOf(now) + Latency());
   }
 }
 
@@ -403,10 +411,8 @@ SimNetwork::~SimNetwork() {
 }
 
 SystemOptions SimNetwork::DefaultSystemOptions() {
-  SystemOptions o;
+  SystemOptions o = DeterministicSystem::DefaultOptions();
   o.name = "sim";
-  o.throughput = 1;
-  o.logger = MakeNullLogger();
   return o;
 }
 
@@ -570,23 +576,12 @@ void SimNetwork::Crash(const std::string& endpoint) {
       if (!peer->alive() || l->gone[to]) continue;
       int64_t due = std::max(NsOf(impl_->now) + impl_->Latency(), l->last_due[to]);
       l->last_due[to] = due;
-      std::weak_ptr<Link> weak = l;
-      peer->system->impl().timers().Schedule(TimePoint(std::chrono::nanoseconds(due)),
-                                             [weak, to] {
-                                               std::shared_ptr<Link> link = weak.lock();
-                                               if (!link || link->gone[to]) return;
-                                               link->reset[to] = true;
-                                               Impl::Wake(*link, to);
-                                             });
+      Impl::ScheduleReset(l, to, due);
     }
   }
   // Then it is gone; nothing it does while it stops leaves it (Send drops
   // the writes of a node that is not alive).
-  std::unique_ptr<ActorSystem> sys = std::move(n->system);
-  sys->impl().SetPump(nullptr);
-  sys.reset();
-  n->remoting = nullptr;
-  n->frozen = false;
+  impl_->Destroy(n);
 }
 
 Status SimNetwork::Stop(const std::string& endpoint) {

@@ -185,13 +185,26 @@ TEST(Sim, ACrashedNodeIsLostByItsPeersAndItsWatchersAreTold) {
   });
 }
 
+// Two nodes; a looked up b's echo (so they are connected) and records its
+// node events.
+struct AKnowsB {
+  explicit AKnowsB(uint64_t seed) : n(Seeded(seed), {kA, kB}), events(n.sys(kA)) {
+    Result<PID> r = n.rem(kA).Lookup(kB, "echo", 2s);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) echo = *r;
+    b = n.rem(kB).self();
+  }
+  Net n;
+  NodeEvents events;
+  PID echo;
+  NodeId b;
+};
+
 TEST(Sim, APartitionIsNoticedByHeartbeatAndAHealInTimeReconnects) {
   ForEachSeed(300, [](uint64_t seed) {
-    Net n(Seeded(seed), {kA, kB});
-    NodeEvents events(n.sys(kA));
-    Result<PID> echo = n.rem(kA).Lookup(kB, "echo", 2s);
-    ASSERT_TRUE(echo.ok()) << echo.status().ToString();
-    NodeId b = n.rem(kB).self();
+    AKnowsB w(seed);
+    ASSERT_TRUE(w.echo);
+    auto& [n, events, echo, b] = w;
     n.net.Advance(10ms);
     ASSERT_TRUE(events.Saw("connected " + b.ToString()));
     TimePoint cut = n.net.Now();
@@ -206,7 +219,7 @@ TEST(Sim, APartitionIsNoticedByHeartbeatAndAHealInTimeReconnects) {
     n.net.Heal(kA, kB);
     ASSERT_TRUE(n.net.RunUntil([&] { return events.log().size() == 3; }, 2s));
     EXPECT_EQ(events.log().back(), "connected " + b.ToString());
-    Result<akt::test::Pong> r = echo->Ask<akt::test::Pong>(MakePing(7), 2s);
+    Result<akt::test::Pong> r = echo.Ask<akt::test::Pong>(MakePing(7), 2s);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->n(), 7);
     n.net.Advance(2s);
@@ -216,11 +229,9 @@ TEST(Sim, APartitionIsNoticedByHeartbeatAndAHealInTimeReconnects) {
 
 TEST(Sim, AFrozenNodeIsDisconnectedAndComesBackWhenThawed) {
   ForEachSeed(300, [](uint64_t seed) {
-    Net n(Seeded(seed), {kA, kB});
-    NodeEvents events(n.sys(kA));
-    Result<PID> echo = n.rem(kA).Lookup(kB, "echo", 2s);
-    ASSERT_TRUE(echo.ok());
-    NodeId b = n.rem(kB).self();
+    AKnowsB w(seed);
+    ASSERT_TRUE(w.echo);
+    auto& [n, events, echo, b] = w;
     n.net.Freeze(kB);
     ASSERT_TRUE(
         n.net.RunUntil([&] { return events.Saw("disconnected " + b.ToString()); }, 2s));
@@ -233,7 +244,7 @@ TEST(Sim, AFrozenNodeIsDisconnectedAndComesBackWhenThawed) {
     TimePoint thawed = n.net.Now();
     bool answered = false;
     while (!answered && n.net.Now() - thawed < 3s) {
-      Result<akt::test::Pong> r = echo->Ask<akt::test::Pong>(MakePing(3), 1s);
+      Result<akt::test::Pong> r = echo.Ask<akt::test::Pong>(MakePing(3), 1s);
       if (r.ok()) {
         answered = true;
       } else {
@@ -246,7 +257,8 @@ TEST(Sim, AFrozenNodeIsDisconnectedAndComesBackWhenThawed) {
 }
 
 TEST(Sim, ResetConnectionsNeverLeaveACallPastItsDeadline) {
-  ForEachSeed(300, [](uint64_t seed) {
+  int64_t failed_in_all = 0;  // the resets must bite somewhere, or nothing was tested
+  ForEachSeed(300, [&](uint64_t seed) {
     SimOptions o = Seeded(seed);
     o.reset_probability = 0.05;
     Net n(o, {kA, kB});
@@ -270,8 +282,9 @@ TEST(Sim, ResetConnectionsNeverLeaveACallPastItsDeadline) {
       n.net.Advance(60ms);  // past the reconnect backoff
     }
     EXPECT_GT(ok, 0);
-    EXPECT_EQ(ok + failed, 60);
+    failed_in_all += failed;
   });
+  EXPECT_GT(failed_in_all, 0) << "no call failed: the simulated resets did nothing";
 }
 
 TEST(Sim, APidOfACrashedIncarnationNeverReachesItsSuccessor) {
