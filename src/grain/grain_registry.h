@@ -59,10 +59,13 @@ class GrainRegistry : public Service {
   struct Entry {
     PID pid;
     GrainIdentity id;
+    uint64_t epoch;  // the directory's claim
+    // Packed so an entry stays 72 bytes (80 cost grain_ask ~10 %: 10,000
+    // entries are walked by every lookup round).
+    uint32_t activations;  // Record::activations, saturated
     bool disable_relocation;
-    uint64_t activations;
-    uint64_t epoch = 0;  // the directory's claim
   };
+  static_assert(sizeof(Entry) <= 72, "a grain entry grew: run the grain benchmarks");
   // Keys view the identity's own string and carry its precomputed hash: a
   // lookup hashes nothing.
   struct Key {

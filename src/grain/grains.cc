@@ -2,7 +2,9 @@
 #include <akt/pipe_to.h>
 #include <akt/system.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <thread>
 
@@ -54,7 +56,9 @@ Result<GrainIdentity> GrainIdentity::Make(std::string_view kind, std::string_vie
 Result<GrainIdentity> GrainIdentity::Parse(std::string_view text) {
   std::size_t slash = text.find('/');
   if (slash == std::string_view::npos) {
-    return InvalidArgumentError("'" + std::string(text) + "' is not kind/name");
+    std::string what = "'";  // appended, not "'" + std::string: GCC 12's -Wrestrict misfires
+    what.append(text).append("' is not kind/name");
+    return InvalidArgumentError(std::move(what));
   }
   return Make(text.substr(0, slash), text.substr(slash + 1));
 }
@@ -527,7 +531,7 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
       return claim.status();
     }
   }
-  activated_.store(true, std::memory_order_relaxed);
+  if (!activated_.load(std::memory_order_relaxed)) activated_.store(true, std::memory_order_relaxed);
   GrainRegistry* self = this;
   // Anonymous: the registry is the grains' directory (no name registration).
   Result<PID> pid = sys_->Spawn(
@@ -541,7 +545,9 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     return pid.status();
   }
   auto entry =
-      std::make_unique<Entry>(Entry{*pid, id, opts.disable_relocation, activations, epoch});
+      std::make_unique<Entry>(
+      Entry{*pid, id, epoch, static_cast<uint32_t>(std::min<uint64_t>(activations, UINT32_MAX)),
+            opts.disable_relocation});
   Key k{entry->id.String(), entry->id.hash()};
   ActorCell* cell = pid->cell();
   shard.map.emplace(k, std::move(entry));
