@@ -247,12 +247,8 @@ class ReceiveContext : public Context {
     return RequestBuilder(cell_, to, std::move(msg), timeout);
   }
 
-  // Internal.
-  internal::Envelope* envelope() const { return env_; }
-  bool unhandled() const { return unhandled_; }
-  bool stashed() const { return stashed_; }
-
  private:
+  friend struct internal::Access;  // the layers' way in (not installed)
   template <typename F>
   bool TryHandler(F& f) {
     using A = typename internal::CallableArg<std::decay_t<F>>::type;

@@ -2,9 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <cstdint>
 
 namespace akt {
 
@@ -37,6 +37,7 @@ class Result;
 namespace internal {
 class ActorCell;
 class SystemImpl;
+struct Access;  // befriended by the handles; defined where the layers see it
 }  // namespace internal
 
 }  // namespace akt

@@ -106,15 +106,10 @@ class PID {
   friend bool operator!=(const PID& a, const PID& b) { return a.cell_ != b.cell_; }
   friend bool operator<(const PID& a, const PID& b) { return a.cell_ < b.cell_; }
 
-  // Internal: adopts one reference to `cell`.
-  static PID Adopt(internal::ActorCell* cell) {
-    PID p;
-    p.cell_ = cell;
-    return p;
-  }
-  internal::ActorCell* cell() const { return cell_; }
+  friend struct PIDHash;
 
  private:
+  friend struct internal::Access;  // the layers' way in (not installed)
   internal::ActorCell* cell_ = nullptr;
 };
 
@@ -129,7 +124,7 @@ Result<R> PID::Ask(Message msg, Duration timeout) const {
 
 struct PIDHash {
   std::size_t operator()(const PID& p) const {
-    return std::hash<const void*>()(static_cast<const void*>(p.cell()));
+    return std::hash<const void*>()(static_cast<const void*>(p.cell_));
   }
 };
 

@@ -189,9 +189,8 @@ class ActorSystem {
   Logger& logger() const;
   const SystemOptions& options() const;
 
-  internal::SystemImpl& impl() const { return *impl_; }
-
  private:
+  friend struct internal::Access;  // the layers' way in (not installed)
   std::unique_ptr<internal::SystemImpl> impl_;
 };
 

@@ -2,14 +2,15 @@
 // user messages up to the throughput, backpressure between actors) and the
 // invocation of the actor. The other concerns are in actor_cell_*.cc.
 #include "actor_cell.h"
-#include "turn_hooks.h"
 
 #include <algorithm>
 #include <array>
 
 #include "akt/messages.h"
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "system_impl.h"
+#include "turn_hooks.h"
 
 namespace akt::internal {
 namespace {
@@ -53,7 +54,7 @@ void RunTurnEndSlow() {
   for (int i = 0; i < n; ++i) fns[i]();
 }
 thread_local std::vector<ActorCell*>* t_inline_runs = nullptr;
-thread_local const RemoteMeta* t_current_meta = nullptr;
+thread_local const EnvelopeMeta* t_current_meta = nullptr;
 thread_local int64_t t_send_deadline_ns = 0;
 thread_local int t_defer_depth = 0;
 DeferWrites::DeferWrites() { ++t_defer_depth; }
@@ -97,7 +98,7 @@ ActorCell::ActorCell(SystemImpl* system, uint64_t id, std::string name, ActorCel
   system_->AddRef();
   if (parent_ != nullptr) parent_->AddRef();
   AddRef();
-  self_ = PID::Adopt(this);
+  self_ = internal::AdoptCell(this);
   if (throughput_ <= 0) throughput_ = 1;
 }
 
@@ -516,7 +517,7 @@ void ActorCell::HandleSystem(Envelope* e) {
       if (auto* p = e->msg.As<Directive>()) d = *p;
       FreeEnvelope(e);
       for (const PID& c : Children()) {
-        c.cell()->PostSystem(d == Directive::kStop ? SysKind::kStop : SysKind::kRestart);
+        internal::CellOf(c)->PostSystem(d == Directive::kStop ? SysKind::kStop : SysKind::kRestart);
       }
       return;
     }
@@ -552,7 +553,7 @@ void ActorCell::Invoke(Envelope* e) {
       return;
     }
     struct MetaScope {
-      const RemoteMeta* saved;
+      const EnvelopeMeta* saved;
       ~MetaScope() { t_current_meta = saved; }
     } scope{t_current_meta};
     t_current_meta = e->meta;
@@ -611,7 +612,7 @@ void ActorCell::InvokeLocal(Envelope* e) {
   if (pending_error_) {
     std::exception_ptr error = std::move(pending_error_);
     pending_error_ = nullptr;
-    if (ctx.stashed()) {
+    if (internal::Access::Stashed(ctx)) {
       HandleFailure(std::move(error), nullptr, nullptr);  // the stash keeps it
     } else {
       HandleFailure(std::move(error), e, nullptr);
@@ -619,8 +620,8 @@ void ActorCell::InvokeLocal(Envelope* e) {
     }
     return;
   }
-  if (ctx.stashed()) return;
-  if (ctx.unhandled()) {
+  if (internal::Access::Stashed(ctx)) return;
+  if (internal::Access::Unhandled(ctx)) {
     system_->DeadLetter(e, DeadLetterReason::kUnhandled, this, name_);
     return;
   }

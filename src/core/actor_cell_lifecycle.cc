@@ -1,11 +1,11 @@
 // ActorCell: start, children, stop and restart (children first, then
 // PostStop), and what is left in a mailbox when an actor ends.
-#include "actor_cell.h"
-
 #include <algorithm>
 
+#include "actor_cell.h"
 #include "akt/messages.h"
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "system_impl.h"
 #include "turn_hooks.h"
 
@@ -70,7 +70,7 @@ bool ActorCell::AttachChild(ActorCell* child) {
   child->AddRef();
   Extra& x = extra();
   child->index_in_parent_ = static_cast<uint32_t>(x.children.size());
-  x.children.push_back(PID::Adopt(child));
+  x.children.push_back(internal::AdoptCell(child));
   return true;
 }
 
@@ -78,12 +78,12 @@ bool ActorCell::DetachChildLocked(ActorCell* child) {
   Extra* x = extra_.load(std::memory_order_acquire);
   if (x == nullptr) return false;
   std::size_t i = child->index_in_parent_;
-  if (i >= x->children.size() || x->children[i].cell() != child) return false;
+  if (i >= x->children.size() || internal::CellOf(x->children[i]) != child) return false;
   // O(1) swap-remove; the moved sibling learns its new index. The reference
   // dropped here is never the last: the child holds its own self_.
   if (i + 1 != x->children.size()) {
     x->children[i] = std::move(x->children.back());
-    x->children[i].cell()->index_in_parent_ = static_cast<uint32_t>(i);
+    internal::CellOf(x->children[i])->index_in_parent_ = static_cast<uint32_t>(i);
   }
   x->children.pop_back();
   return true;
@@ -98,7 +98,7 @@ std::vector<PID> ActorCell::Children() {
 
 bool ActorCell::StopChildren() {
   std::vector<PID> children = Children();
-  for (const PID& c : children) c.cell()->PostSystem(SysKind::kStop);
+  for (const PID& c : children) internal::CellOf(c)->PostSystem(SysKind::kStop);
   return !children.empty();
 }
 
@@ -224,7 +224,8 @@ void ActorCell::RunPostStop() {
   Context ctx(this);
   try {
     Status s = actor_->PostStop(ctx);
-    if (!s.ok()) system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
+    if (!s.ok())
+      system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + ": " + s.ToString());
   } catch (...) {
     system_->logger().Log(LogLevel::kWarn, "PostStop of " + name_ + " threw: " +
                                                DescribeError(std::current_exception()));
@@ -238,7 +239,7 @@ void ActorCell::FinishStop(bool run_post_stop) {
   // Stop watching others (they need not tell a dead watcher).
   Extra* x = extra_.load(std::memory_order_acquire);
   if (x != nullptr) {
-    for (const PID& w : x->watching) w.cell()->RemoveWatcher(this);
+    for (const PID& w : x->watching) internal::CellOf(w)->RemoveWatcher(this);
     x->watching.clear();
     x->requests.clear();
     for (Envelope* e : x->deferred) FreeEnvelope(e);

@@ -1,12 +1,12 @@
 // ActorCell: answers (Reply, FailReply) and non-blocking requests
 // (Request ... Then): the pending table, its one armed timer, the replies
 // that come back as system messages.
-#include "actor_cell.h"
-
 #include <algorithm>
 
+#include "actor_cell.h"
 #include "akt/messages.h"
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "system_impl.h"
 #include "turn_hooks.h"
 
@@ -50,8 +50,8 @@ Status ActorCell::ReplyTo(Envelope* request, Message&& reply, ActorCell* replier
       requester->Release();
       return Status();
     }
-    case ReplyKind::kRemote: {
-      RemoteRoute* route = request->route;
+    case ReplyKind::kRoute: {
+      ReplyRoute* route = request->route;
       request->reply_kind = ReplyKind::kAnswered;
       route->Reply(request->request_id, std::move(reply));
       route->Release();
@@ -80,7 +80,7 @@ void ActorCell::FailReply(Envelope* request, Status error) {
       request->requester->Release();
       break;
     }
-    case ReplyKind::kRemote:
+    case ReplyKind::kRoute:
       request->route->Fail(request->request_id, error);
       request->route->Release();
       break;
@@ -146,11 +146,11 @@ void ActorCell::StartRequest(PID to, Message msg, Duration timeout, RequestCallb
   e->requester = this;
   e->reply_kind = ReplyKind::kRequest;
   e->request_id = id;
-  if (to.cell() == nullptr) {
+  if (internal::CellOf(to) == nullptr) {
     system_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, "<empty PID>");
   } else {
-    SendDeadline d(to.cell()->is_remote() ? system_->NowNs() + ToNs(timeout) : 0);
-    to.cell()->PostUser(e).IgnoreError();  // a failure comes back as an error reply
+    SendDeadline d(internal::CellOf(to)->is_remote() ? system_->NowNs() + ToNs(timeout) : 0);
+    internal::CellOf(to)->PostUser(e).IgnoreError();  // a failure comes back as an error reply
   }
   if (deadline < x.armed_deadline) ArmRequestTimer(deadline);
 }
@@ -179,7 +179,7 @@ void ActorCell::ArmRequestTimer(TimePoint deadline) {
   x.armed_deadline = deadline;
   PID self = self_;
   system_->timers().Schedule(deadline, [self] {
-    if (ActorCell* c = self.cell()) c->PostSystem(SysKind::kRequestCheck);
+    if (ActorCell* c = internal::CellOf(self)) c->PostSystem(SysKind::kRequestCheck);
   });
 }
 

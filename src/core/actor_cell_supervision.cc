@@ -1,11 +1,11 @@
 // ActorCell: what happens when a turn throws: the supervisor's directive
 // (resume, restart with backoff, stop, escalate), suspension and reinstatement.
-#include "actor_cell.h"
-
 #include <algorithm>
 
+#include "actor_cell.h"
 #include "akt/messages.h"
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "system_impl.h"
 #include "turn_hooks.h"
 
@@ -79,7 +79,7 @@ void ActorCell::ApplyDirective(Directive d, const std::exception_ptr& error,
         PID self = self_;
         uint64_t epoch = ++x.restart_epoch;
         system_->timers().Schedule(system_->Now() + delay, [self, epoch] {
-          if (ActorCell* c = self.cell()) {
+          if (ActorCell* c = internal::CellOf(self)) {
             Envelope* e = NewEnvelope();
             e->sys = SysKind::kRestart;
             e->request_id = epoch;

@@ -1,11 +1,11 @@
 // ActorCell: death watch (local and through proxies), and the proxy cells
 // that stand for remote actors.
-#include "actor_cell.h"
-
 #include <algorithm>
 
+#include "actor_cell.h"
 #include "akt/messages.h"
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "system_impl.h"
 #include "turn_hooks.h"
 
@@ -15,7 +15,7 @@ void ActorCell::TellWatchers(std::vector<ActorCell*>& watchers, TerminationReaso
   for (ActorCell* w : watchers) {
     Envelope* e = NewEnvelope();
     AddRef();
-    e->msg = Terminated{PID::Adopt(this), reason};
+    e->msg = Terminated{internal::AdoptCell(this), reason};
     AddRef();
     e->sender = this;
     e->watch_notice = true;
@@ -69,7 +69,7 @@ void ActorCell::AddWatcher(ActorCell* watcher) {
   bool lost = dead != nullptr && dead->node_lost;
   Envelope* e = NewEnvelope();
   AddRef();
-  e->msg = Terminated{PID::Adopt(this),
+  e->msg = Terminated{internal::AdoptCell(this),
                       lost ? TerminationReason::kNodeLost : TerminationReason::kStopped};
   e->watch_notice = true;
   watcher->PostUser(e, /*force=*/true).IgnoreError();
@@ -96,10 +96,10 @@ void ActorCell::Watch(ActorCell* target) {
   if (target == nullptr || target == this) return;
   Extra& x = extra();
   bool known = std::any_of(x.watching.begin(), x.watching.end(),
-                           [target](const PID& p) { return p.cell() == target; });
+                           [target](const PID& p) { return internal::CellOf(p) == target; });
   if (known) return;  // one Terminated per watch, however often Watch is called
   target->AddRef();
-  x.watching.push_back(PID::Adopt(target));
+  x.watching.push_back(internal::AdoptCell(target));
   target->AddWatcher(this);
 }
 
@@ -107,7 +107,7 @@ void ActorCell::Unwatch(ActorCell* target) {
   if (target == nullptr) return;
   Extra& x = extra();
   auto it = std::find_if(x.watching.begin(), x.watching.end(),
-                         [target](const PID& p) { return p.cell() == target; });
+                         [target](const PID& p) { return internal::CellOf(p) == target; });
   if (it != x.watching.end()) x.watching.erase(it);
   target->RemoveWatcher(this);
 }

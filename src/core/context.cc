@@ -1,6 +1,7 @@
 #include "akt/context.h"
 
 #include "actor_cell.h"
+#include "internal/access.h"
 #include "system_impl.h"
 
 namespace akt {
@@ -32,11 +33,11 @@ Status Context::Tell(const PID& to, Message msg) {
   e->msg = std::move(msg);
   cell_->AddRef();
   e->sender = cell_;
-  return to.cell()->PostUser(e);
+  return internal::CellOf(to)->PostUser(e);
 }
 
-void Context::Watch(const PID& to) { cell_->Watch(to.cell()); }
-void Context::Unwatch(const PID& to) { cell_->Unwatch(to.cell()); }
+void Context::Watch(const PID& to) { cell_->Watch(internal::CellOf(to)); }
+void Context::Unwatch(const PID& to) { cell_->Unwatch(internal::CellOf(to)); }
 void Context::Stop(const PID& pid) { pid.Stop(); }
 
 namespace {
@@ -52,7 +53,7 @@ const PID& ReceiveContext::sender() const {
   if (env_->sender == nullptr) return kNobody;
   if (!sender_cache_) {
     env_->sender->AddRef();
-    sender_cache_ = PID::Adopt(env_->sender);
+    sender_cache_ = internal::AdoptCell(env_->sender);
   }
   return sender_cache_;
 }
@@ -72,7 +73,7 @@ Status ReceiveContext::Forward(const PID& to) {
   // A new envelope that inherits the sender and the pending reply.
   Envelope* e = TakeRoute(env_);
   e->msg = std::move(env_->msg);
-  return to.cell()->PostUser(e);
+  return internal::CellOf(to)->PostUser(e);
 }
 
 namespace {
@@ -90,7 +91,7 @@ Envelope* TakeRoute(Envelope* from) {
     e->slot = from->slot;
   } else if (e->reply_kind == internal::ReplyKind::kRequest) {
     e->requester = from->requester;
-  } else if (e->reply_kind == internal::ReplyKind::kRemote) {
+  } else if (e->reply_kind == internal::ReplyKind::kRoute) {
     e->route = from->route;
   }
   return e;

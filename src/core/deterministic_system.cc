@@ -1,4 +1,5 @@
 #include "akt/testing/deterministic.h"
+#include "internal/access.h"
 #include "system_impl.h"
 
 namespace akt::testing {
@@ -25,7 +26,7 @@ DeterministicSystem::DeterministicSystem(SystemOptions options)
 
 DeterministicSystem::~DeterministicSystem() { system_.Stop().IgnoreError(); }
 
-bool DeterministicSystem::Step() { return system_.impl().dispatcher().RunOne(); }
+bool DeterministicSystem::Step() { return internal::ImplOf(system_).dispatcher().RunOne(); }
 
 std::size_t DeterministicSystem::RunUntilIdle(std::size_t max_steps) {
   std::size_t n = 0;
@@ -34,10 +35,10 @@ std::size_t DeterministicSystem::RunUntilIdle(std::size_t max_steps) {
 }
 
 void DeterministicSystem::Advance(Duration d) {
-  system_.impl().timers().Advance(d);
+  internal::ImplOf(system_).timers().Advance(d);
   RunUntilIdle();
 }
 
-TimePoint DeterministicSystem::Now() const { return system_.impl().Now(); }
+TimePoint DeterministicSystem::Now() const { return internal::ImplOf(system_).Now(); }
 
 }  // namespace akt::testing

@@ -143,7 +143,7 @@ void FreeEnvelope(Envelope* e) {
     case ReplyKind::kRequest:
       e->requester->Release();
       break;
-    case ReplyKind::kRemote:
+    case ReplyKind::kRoute:
       e->route->Release();
       break;
     case ReplyKind::kNone:

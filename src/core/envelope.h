@@ -17,9 +17,9 @@ namespace akt::internal {
 class ActorCell;
 class ReplySlot;
 
-// Where the answer to a request that arrived from another process goes (the
-// remoting layer implements it: a reply frame on the request's connection).
-class RemoteRoute {
+// Where the answer to a request goes when a layer above core delivered it
+// (remoting's is a reply frame on the request's connection).
+class ReplyRoute {
  public:
   virtual void AddRef() = 0;
   virtual void Release() = 0;
@@ -27,11 +27,12 @@ class RemoteRoute {
   virtual void Fail(uint64_t correlation, const Status& error) = 0;
 
  protected:
-  ~RemoteRoute() = default;
+  ~ReplyRoute() = default;
 };
 
-// What a message from another process carried besides its payload.
-struct RemoteMeta {
+// What a message carried besides its payload when a layer delivered it (the
+// remote sender's deadline and headers).
+struct EnvelopeMeta {
   int64_t deadline_ns = 0;  // SteadyNowNs() clock; 0: none
   std::vector<std::pair<std::string, std::string>> headers;
 };
@@ -58,7 +59,8 @@ enum class ReplyKind : uint8_t {
   kSlot,      // a thread blocked in Ask: `slot` (one reference held)
   kRequest,   // an actor's Request: `requester` (one reference held) + request_id
   kAnswered,  // it had a requester and was answered (or the duty was taken)
-  kRemote,    // a request from another process: `route` (one reference) + request_id
+  kRoute,     // answered through a layer's route (a request from another process):
+              // `route` (one reference) + request_id
 };
 
 struct Envelope : QueueNode {
@@ -66,7 +68,7 @@ struct Envelope : QueueNode {
   union {
     ReplySlot* slot;
     ActorCell* requester;
-    RemoteRoute* route;
+    ReplyRoute* route;
   };
   uint64_t request_id = 0;
   ReplyKind reply_kind = ReplyKind::kNone;
@@ -75,12 +77,12 @@ struct Envelope : QueueNode {
   // A Terminated sent by the watch machinery: dropped on arrival when the
   // watcher has unwatched the dead actor since (Unwatch cancels it).
   bool watch_notice = false;
-  RemoteMeta* meta = nullptr;  // owned; set only for messages from another process
+  EnvelopeMeta* meta = nullptr;  // owned; set only for messages from another process
   Message msg;
 
   bool expects_reply() const {
     return reply_kind == ReplyKind::kSlot || reply_kind == ReplyKind::kRequest ||
-           reply_kind == ReplyKind::kRemote;
+           reply_kind == ReplyKind::kRoute;
   }
 };
 

@@ -8,6 +8,7 @@
 
 #include "actor_cell.h"
 #include "envelope.h"
+#include "internal/access.h"
 #include "system_impl.h"
 
 namespace akt::internal {
@@ -69,7 +70,7 @@ void PassivationManager::OnTimer() {
   }
   if (due.size() >= 1000) NoteMassPassivation();
   for (const PID& p : due) {
-    ActorCell* c = p.cell();
+    ActorCell* c = internal::CellOf(p);
     if (c->life() == ActorCell::Life::kTerminated) continue;  // gone: forget it
     // The actor decides in its own turn (it may have been active since).
     c->RequestPassivation(/*eviction=*/false);
@@ -91,11 +92,11 @@ void PassivationManager::Sweep() {
       auto key_less = [&](const PID& a, const PID& b) {
         switch (ev.policy) {
           case EvictionPolicy::kLRU:
-            return a.cell()->last_activity() < b.cell()->last_activity();
+            return internal::CellOf(a)->last_activity() < internal::CellOf(b)->last_activity();
           case EvictionPolicy::kMRU:
-            return a.cell()->last_activity() > b.cell()->last_activity();
+            return internal::CellOf(a)->last_activity() > internal::CellOf(b)->last_activity();
           case EvictionPolicy::kLFU:
-            return a.cell()->processed() < b.cell()->processed();
+            return internal::CellOf(a)->processed() < internal::CellOf(b)->processed();
         }
         return false;
       };
@@ -106,7 +107,7 @@ void PassivationManager::Sweep() {
     }
   }
   for (const PID& p : candidates) {
-    p.cell()->RequestPassivation(/*eviction=*/true);
+    internal::CellOf(p)->RequestPassivation(/*eviction=*/true);
   }
   if (candidates.size() >= 1000) NoteMassPassivation();
   std::lock_guard<std::mutex> lock(mu_);

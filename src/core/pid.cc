@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "actor_cell.h"
+#include "internal/access.h"
 #include "system_impl.h"
 #include "turn_hooks.h"
 
@@ -158,7 +159,7 @@ PID PID::Parent() const {
   ActorCell* p = cell_->parent();
   if (p == nullptr || p == cell_->system()->root()) return PID();
   p->AddRef();
-  return PID::Adopt(p);
+  return internal::AdoptCell(p);
 }
 
 ActorSystem* PID::system() const { return cell_ ? &cell_->system()->owner() : nullptr; }

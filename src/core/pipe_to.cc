@@ -7,6 +7,7 @@
 #include "akt/system.h"
 #include "blocking_pool.h"
 #include "envelope.h"
+#include "internal/access.h"
 #include "system_impl.h"
 
 namespace akt {
@@ -54,10 +55,11 @@ class PipeCall {
       Envelope* e = NewEnvelope();
       e->msg = std::move(out);
       if (sender_) {
-        sender_.cell()->AddRef();
-        e->sender = sender_.cell();
+        internal::CellOf(sender_)->AddRef();
+        e->sender = internal::CellOf(sender_);
       }
-      system_->DeadLetter(e, DeadLetterReason::kAskTimedOut, target_.cell(), target_.Name());
+      system_->DeadLetter(e, DeadLetterReason::kAskTimedOut, internal::CellOf(target_),
+                          target_.Name());
       return;
     }
     if (timer_id_ != 0) system_->timers().Cancel(timer_id_);
@@ -137,9 +139,9 @@ class PipeJob final : public BlockingJob {
 
 Status StartPipe(ActorSystem& system, const PID& to, std::unique_ptr<PipeTask> task,
                  PipeOptions options) {
-  SystemImpl& sys = system.impl();
+  SystemImpl& sys = internal::ImplOf(system);
   if (!to) return NotFoundError("PipeTo an empty PID");
-  if (to.cell()->system() != &sys) {
+  if (internal::CellOf(to)->system() != &sys) {
     return InvalidArgumentError("PipeTo target " + to.Address() +
                                 " belongs to another actor system");
   }
@@ -181,7 +183,7 @@ Status StartPipe(ActorSystem& system, const PID& to, std::unique_ptr<PipeTask> t
 }  // namespace internal
 
 Status ConfigureBlockingPool(ActorSystem& system, BlockingPoolOptions options) {
-  return system.impl().blocking_pool().Configure(options);
+  return internal::ImplOf(system).blocking_pool().Configure(options);
 }
 
 }  // namespace akt

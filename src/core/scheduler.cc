@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actor_cell.h"
+#include "internal/access.h"
 #include "system_impl.h"
 
 namespace akt {
@@ -146,7 +147,7 @@ Result<ScheduleRef> SchedulerCore::Create(const PID& target, Message msg, Schedu
                                           std::optional<CronExpression> cron,
                                           ScheduleOptions options) {
   if (!target) return NotFoundError("schedule to an empty PID");
-  if (target.cell()->system() != system_) {
+  if (internal::CellOf(target)->system() != system_) {
     return InvalidArgumentError("schedule target " + target.Address() +
                                 " belongs to another actor system");
   }
@@ -165,7 +166,7 @@ Result<ScheduleRef> SchedulerCore::Create(const PID& target, Message msg, Schedu
   if (system_->state() != SystemImpl::State::kRunning) {
     return SystemStoppedError("actor system " + system_->options().name + " is stopping");
   }
-  auto e = std::make_shared<ScheduleEntry>(system_, this, kind, target.cell());
+  auto e = std::make_shared<ScheduleEntry>(system_, this, kind, internal::CellOf(target));
   e->target = target;
   e->sender = std::move(options.sender);
   e->msg = std::move(msg);

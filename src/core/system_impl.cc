@@ -1,12 +1,12 @@
 #include "system_impl.h"
 
-#include "turn_hooks.h"
-
 #include <functional>
 #include <thread>
 
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "names.h"
+#include "turn_hooks.h"
 
 namespace akt::internal {
 
@@ -182,8 +182,8 @@ bool SystemImpl::Quiescent() const {
   while (!todo.empty()) {
     PID pid = std::move(todo.back());
     todo.pop_back();
-    if (!pid.cell()->IdleForDrain()) return false;
-    for (PID& child : pid.cell()->Children()) todo.push_back(std::move(child));
+    if (!internal::CellOf(pid)->IdleForDrain()) return false;
+    for (PID& child : internal::CellOf(pid)->Children()) todo.push_back(std::move(child));
   }
   return true;
 }
@@ -197,10 +197,11 @@ void SystemImpl::DropQueuedOfUnstoppedActors() {
   while (!todo.empty()) {
     PID pid = std::move(todo.back());
     todo.pop_back();
-    for (PID& child : pid.cell()->Children()) todo.push_back(std::move(child));
+    for (PID& child : internal::CellOf(pid)->Children()) todo.push_back(std::move(child));
     order.push_back(std::move(pid));
   }
-  for (auto it = order.rbegin(); it != order.rend(); ++it) it->cell()->AbandonAfterStop();
+  for (auto it = order.rbegin(); it != order.rend(); ++it)
+    internal::CellOf(*it)->AbandonAfterStop();
   root_->AbandonAfterStop();
 }
 
@@ -479,7 +480,8 @@ Result<Message> SystemImpl::BlockingCallImpl(std::string_view what, std::string_
                                              Duration spin, void (*send)(void*, ReplySlot*),
                                              void* send_arg) {
   auto name = [&] { return std::string(what) + std::string(whom); };
-  if (timeout <= Duration::zero()) return InvalidArgumentError(name() + " needs a positive timeout");
+  if (timeout <= Duration::zero())
+    return InvalidArgumentError(name() + " needs a positive timeout");
   if (InActorTurn()) {
     return FailedPreconditionError("blocking " + name() + " from inside an actor; use " +
                                    std::string(instead));
@@ -527,17 +529,17 @@ std::vector<Result<Message>> SystemImpl::BatchAsk(ActorCell* target, std::vector
   std::vector<ReplySlot*> slots;
   slots.reserve(msgs.size());
   {
-  DeferWrites batch;  // a remote target gets the whole batch in one write
-  SendDeadline d(target->is_remote() ? NowNs() + ToNs(timeout) : 0);
-  for (Message& m : msgs) {
-    ReplySlot* slot = slots_.Acquire();
-    Envelope* e = NewEnvelope();
-    e->msg = std::move(m);
-    e->reply_kind = ReplyKind::kSlot;
-    e->slot = slot;
-    slots.push_back(slot);
-    target->PostUser(e).IgnoreError();
-  }
+    DeferWrites batch;  // a remote target gets the whole batch in one write
+    SendDeadline d(target->is_remote() ? NowNs() + ToNs(timeout) : 0);
+    for (Message& m : msgs) {
+      ReplySlot* slot = slots_.Acquire();
+      Envelope* e = NewEnvelope();
+      e->msg = std::move(m);
+      e->reply_kind = ReplyKind::kSlot;
+      e->slot = slot;
+      slots.push_back(slot);
+      target->PostUser(e).IgnoreError();
+    }
   }
   for (ReplySlot* slot : slots) {
     out.push_back(AwaitReply(slot, deadline, ask_spin(target)));
@@ -565,12 +567,12 @@ void SystemImpl::DeadLetter(Envelope* e, DeadLetterReason reason, ActorCell* rec
       // reference, and letters to stopped actors would name nobody. The
       // caller holds a reference to the cell for the length of this call.
       recipient->AddRef();
-      d.recipient = PID::Adopt(recipient);
+      d.recipient = internal::AdoptCell(recipient);
     }
     d.recipient_name = std::string(recipient_name);
     if (e->sender != nullptr) {
       e->sender->AddRef();
-      d.sender = PID::Adopt(e->sender);
+      d.sender = internal::AdoptCell(e->sender);
     }
     d.reason = reason;
     d.type_name = std::string(type_name);
@@ -607,6 +609,8 @@ uint64_t SystemImpl::dead_letters(DeadLetterReason r) const {
   return dead_letters_[static_cast<int>(r)].load(std::memory_order_relaxed);
 }
 
-SystemImpl* SystemOf(const PID& pid) { return pid.cell() ? pid.cell()->system() : nullptr; }
+SystemImpl* SystemOf(const PID& pid) {
+  return internal::CellOf(pid) ? internal::CellOf(pid)->system() : nullptr;
+}
 
 }  // namespace akt::internal

@@ -9,8 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "actor_cell.h"
@@ -41,7 +41,7 @@ class RemoteHooks : public Service {
   virtual void Unwatched(ActorCell* proxy) = 0;
   // Runs on the receiving thread before a message from another process is
   // handled (the context propagator's extract step).
-  virtual void BeforeInvoke(const RemoteMeta* meta) = 0;
+  virtual void BeforeInvoke(const EnvelopeMeta* meta) = 0;
 };
 
 class SystemImpl {
@@ -81,11 +81,10 @@ class SystemImpl {
   Result<Message> BlockingCall(std::string_view what, std::string_view whom,
                                std::string_view instead, Duration timeout, Duration spin,
                                Send&& send) {
-    return BlockingCallImpl(what, whom, instead, timeout, spin,
-                            [](void* f, ReplySlot* slot) {
-                              (*static_cast<std::remove_reference_t<Send>*>(f))(slot);
-                            },
-                            static_cast<void*>(&send));
+    return BlockingCallImpl(
+        what, whom, instead, timeout, spin,
+        [](void* f, ReplySlot* slot) { (*static_cast<std::remove_reference_t<Send>*>(f))(slot); },
+        static_cast<void*>(&send));
   }
   Result<Message> BlockingCallImpl(std::string_view what, std::string_view whom,
                                    std::string_view instead, Duration timeout, Duration spin,
@@ -178,7 +177,7 @@ class SystemImpl {
       h->Unwatched(proxy);
     }
   }
-  void RemoteBeforeInvoke(const RemoteMeta* meta) {
+  void RemoteBeforeInvoke(const EnvelopeMeta* meta) {
     if (RemoteHooks* h = remote_hooks()) h->BeforeInvoke(meta);
   }
   // How long a blocked Ask on a remote PID spins before it sleeps.

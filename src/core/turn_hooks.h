@@ -8,7 +8,7 @@
 namespace akt::internal {
 
 class ActorCell;
-struct RemoteMeta;
+struct EnvelopeMeta;
 
 // Work the current thread deferred to the end of the actor turn it runs
 // (remote writes: every frame an actor sends in one turn goes out in one
@@ -28,7 +28,7 @@ inline void RunTurnEnd() {
 extern thread_local std::vector<ActorCell*>* t_inline_runs;
 
 // The remote metadata of the message being handled on this thread, or null.
-extern thread_local const RemoteMeta* t_current_meta;
+extern thread_local const EnvelopeMeta* t_current_meta;
 
 // The deadline (SteadyNowNs clock) of the request being posted on this
 // thread, 0 when none: set around PostUser by Ask, BatchAsk and Request so

@@ -10,6 +10,7 @@
 
 #include "actor_cell.h"
 #include "grain_registry.h"
+#include "internal/access.h"
 #include "reply_slot.h"
 #include "system_impl.h"
 
@@ -135,19 +136,19 @@ Status GrainContext::Reply(Message reply) {
 
 void GrainContext::Err(Status error) {
   if (!valid()) return;
-  internal::Envelope* e = slot_->rc->envelope();
+  internal::Envelope* e = internal::EnvelopeOf(*slot_->rc);
   if (e->expects_reply()) {
     internal::ActorCell::FailReply(e, std::move(error));
   } else if (e->reply_kind != internal::ReplyKind::kAnswered) {
-    slot_->rc->logger().Log(LogLevel::kDebug, "grain " + slot_->id->String() +
-                                                  " reported an error for a tell: " +
-                                                  error.ToString());
+    slot_->rc->logger().Log(
+        LogLevel::kDebug,
+        "grain " + slot_->id->String() + " reported an error for a tell: " + error.ToString());
   }
 }
 
 void GrainContext::NoErr() {
   if (!valid()) return;
-  internal::Envelope* e = slot_->rc->envelope();
+  internal::Envelope* e = internal::EnvelopeOf(*slot_->rc);
   if (e->expects_reply()) slot_->rc->Reply(Message()).IgnoreError();
 }
 
@@ -157,7 +158,7 @@ void GrainContext::Unhandled() {
 
 Status GrainContext::TellGrain(const GrainIdentity& id, Message msg) {
   if (!valid()) return Stale();
-  internal::ActorCell* self = slot_->rc->self().cell();
+  internal::ActorCell* self = internal::CellOf(slot_->rc->self());
   internal::Envelope* e = internal::NewEnvelope();
   e->msg = std::move(msg);
   self->AddRef();
@@ -241,11 +242,7 @@ uint64_t StableHash64(std::string_view bytes) {
 
 namespace internal {
 
-namespace {
-
-
-
-}  // namespace
+namespace {}  // namespace
 
 // What every activation of a kind shares (one per kind, or one per explicit
 // options given to GrainOf).
@@ -255,7 +252,6 @@ struct GrainConfig {
 };
 
 namespace {
-
 
 // The actor behind one activation of a grain.
 class GrainActor final : public Actor {
@@ -268,7 +264,7 @@ class GrainActor final : public Actor {
         options_(config_->options) {}
 
   Status PreStart(Context& ctx) override {
-    cell_ = ctx.self().cell();
+    cell_ = internal::CellOf(ctx.self());
     GrainRegistry* registry = registry_;
     GrainIdentity id = id_;
     ActorCell* cell = cell_;
@@ -291,7 +287,8 @@ class GrainActor final : public Actor {
     // Spawn returns at once and later messages queue behind this one.
     if (!activated_ && !failed_) Activate(rc);
     if (failed_) {
-      if (rc.envelope()->expects_reply()) ActorCell::FailReply(rc.envelope(), activation_error_);
+      if (internal::EnvelopeOf(rc)->expects_reply())
+        ActorCell::FailReply(internal::EnvelopeOf(rc), activation_error_);
       return;
     }
     GrainContext::Slot* slot = t_slots.Acquire();
@@ -302,11 +299,11 @@ class GrainActor final : public Actor {
       grain_->OnReceive(gctx);
     } catch (...) {
       // A typed error to the caller; the grain keeps its state and goes on.
-      Envelope* e = rc.envelope();
+      Envelope* e = internal::EnvelopeOf(rc);
       if (e->expects_reply()) {
         ActorCell::FailReply(e, Status(StatusCode::kActorFailed,
-                                       "grain " + id_.String() + " failed: " +
-                                           DescribeError(std::current_exception())));
+                                       "grain " + id_.String() +
+                                           " failed: " + DescribeError(std::current_exception())));
       } else {
         rc.logger().Log(LogLevel::kWarn, "grain " + id_.String() + " failed on a tell: " +
                                              DescribeError(std::current_exception()));
@@ -319,11 +316,20 @@ class GrainActor final : public Actor {
     if (activated_ && grain_) {
       DeactivationReason reason = DeactivationReason::kStopping;
       switch (cell_->passivation_cause()) {
-        case 1: reason = DeactivationReason::kIdle; break;
-        case 2: reason = DeactivationReason::kEvicted; break;
-        case 3: reason = DeactivationReason::kRequested; break;
-        case 4: reason = DeactivationReason::kHandingOff; break;
-        default: break;
+        case 1:
+          reason = DeactivationReason::kIdle;
+          break;
+        case 2:
+          reason = DeactivationReason::kEvicted;
+          break;
+        case 3:
+          reason = DeactivationReason::kRequested;
+          break;
+        case 4:
+          reason = DeactivationReason::kHandingOff;
+          break;
+        default:
+          break;
       }
       GrainActivation a(&ctx, &id_, cell_->system()->Now() + options_.activation_timeout, reason);
       Status s;
@@ -383,10 +389,9 @@ class GrainActor final : public Actor {
       }
     }
     failed_ = true;
-    activation_error_ =
-        Status(StatusCode::kActivationFailed,
-               "grain " + id_.String() + " failed to activate after " + std::to_string(attempts) +
-                   " attempt(s): " + last.ToString());
+    activation_error_ = Status(StatusCode::kActivationFailed,
+                               "grain " + id_.String() + " failed to activate after " +
+                                   std::to_string(attempts) + " attempt(s): " + last.ToString());
     rc.logger().Log(LogLevel::kWarn, activation_error_.message());
     // Queued messages fail with the activation error; the next message to
     // this identity tries a new activation.
@@ -448,10 +453,12 @@ Status GrainRegistry::RegisterKind(std::string kind, GrainFactory factory, Grain
   std::lock_guard<std::mutex> lock(mu_);
   SpawnOptions so = GrainSpawnOptions(defaults);
   auto config = std::make_shared<const GrainConfig>(GrainConfig{factory, defaults});
-  if (!kinds_.emplace(std::move(kind), Kind{std::move(factory), std::move(defaults), std::move(so),
-                                            std::move(config)})
+  if (!kinds_
+           .emplace(std::move(kind),
+                    Kind{std::move(factory), std::move(defaults), std::move(so), std::move(config)})
            .second) {
-    return AlreadyExistsError("grain kind " + std::string(probe->kind()) + " is already registered");
+    return AlreadyExistsError("grain kind " + std::string(probe->kind()) +
+                              " is already registered");
   }
   return Status();
 }
@@ -467,7 +474,7 @@ Result<PID> GrainRegistry::GetOrActivate(const GrainIdentity& id, const GrainOpt
   Result<ActorCell*> cell = GetOrActivateLocked(shard, id, options);
   if (!cell.ok()) return cell.status();
   (*cell)->AddRef();
-  return PID::Adopt(*cell);
+  return internal::AdoptCell(*cell);
 }
 
 Status GrainRegistry::SetDirectory(std::shared_ptr<GrainDirectory> directory) {
@@ -484,8 +491,8 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
                                                       const GrainOptions* options, bool here) {
   auto it = shard.map.find(Key{id.String(), id.hash()});
   if (it != shard.map.end()) {
-    if (it->second->pid.cell()->life() != ActorCell::Life::kTerminated) {
-      return it->second->pid.cell();
+    if (internal::CellOf(it->second->pid)->life() != ActorCell::Life::kTerminated) {
+      return internal::CellOf(it->second->pid);
     }
     shard.map.erase(it);  // its Forget is on the way
   }
@@ -502,9 +509,9 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     }
     opts = options != nullptr ? *options : k->second.defaults;
     so = options != nullptr ? GrainSpawnOptions(*options) : k->second.spawn;
-    config = options != nullptr ? std::make_shared<const GrainConfig>(
-                                      GrainConfig{k->second.factory, *options})
-                                : k->second.config;
+    config = options != nullptr
+                 ? std::make_shared<const GrainConfig>(GrainConfig{k->second.factory, *options})
+                 : k->second.config;
     // The relocation flag sticks to the identity: once disabled, every later
     // activation keeps it, whatever options it is given. Only such pinned
     // identities keep a record after they deactivate (memory returns for
@@ -526,12 +533,13 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     if (claim.ok()) {
       epoch = *claim;
     } else if (claim.status().code() == StatusCode::kAlreadyExists && !here && owner.target) {
-      return owner.target.cell();  // held on another node: its PID takes the message
+      return internal::CellOf(owner.target);  // held on another node: its PID takes the message
     } else if (!here) {
       return claim.status();
     }
   }
-  if (!activated_.load(std::memory_order_relaxed)) activated_.store(true, std::memory_order_relaxed);
+  if (!activated_.load(std::memory_order_relaxed))
+    activated_.store(true, std::memory_order_relaxed);
   GrainRegistry* self = this;
   // Anonymous: the registry is the grains' directory (no name registration).
   Result<PID> pid = sys_->Spawn(
@@ -544,12 +552,11 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     if (GrainDirectory* dir = directory()) dir->Release(id, epoch);
     return pid.status();
   }
-  auto entry =
-      std::make_unique<Entry>(
+  auto entry = std::make_unique<Entry>(
       Entry{*pid, id, epoch, static_cast<uint32_t>(std::min<uint64_t>(activations, UINT32_MAX)),
             opts.disable_relocation});
   Key k{entry->id.String(), entry->id.hash()};
-  ActorCell* cell = pid->cell();
+  ActorCell* cell = internal::CellOf(*pid);
   shard.map.emplace(k, std::move(entry));
   return cell;
 }
@@ -558,7 +565,7 @@ void GrainRegistry::Forget(const GrainIdentity& id, ActorCell* cell) {
   Shard& shard = ShardFor(id.hash());
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(Key{id.String(), id.hash()});
-  if (it != shard.map.end() && it->second->pid.cell() == cell) {
+  if (it != shard.map.end() && internal::CellOf(it->second->pid) == cell) {
     if (GrainDirectory* dir = directory()) dir->Release(id, it->second->epoch);
     shard.map.erase(it);
   }
@@ -576,7 +583,7 @@ Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, bool here) {
     if (place->where == GrainPlacement::Where::kRemote && place->target) {
       // Another node hosts it: its PID takes the message (a failure there
       // reaches the caller); a node that cannot take it is forgotten.
-      Status s = place->target.cell()->PostUser(e);
+      Status s = internal::CellOf(place->target)->PostUser(e);
       if (s.code() == StatusCode::kUnavailable) dir->Invalidate(id, *place);
       return s;
     }
@@ -593,13 +600,13 @@ Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, bool here) {
         break;
       }
       (*cell)->AddRef();  // the entry's reference keeps it alive until here
-      target = PID::Adopt(*cell);
+      target = internal::AdoptCell(*cell);
     }
     // Posted outside the lock (a refusal may run dead-letter subscribers).
     // An activation that ends after this lookup hands what reached its
     // mailbox to the next one (its drain hook); one already ended refuses.
     Status s;
-    if (target.cell()->TryPostUser(e, &s)) return s;
+    if (internal::CellOf(target)->TryPostUser(e, &s)) return s;
     last = s;
     // That activation just ended; the next lookup starts a new one.
     if (attempt > 2) std::this_thread::yield();
@@ -618,8 +625,9 @@ std::vector<GrainInfo> GrainRegistry::Active() {
   for (Shard& shard : shards_) {
     std::lock_guard<std::mutex> lock(shard.mu);
     for (auto& [key, entry] : shard.map) {
-      if (entry->pid.cell()->life() == ActorCell::Life::kTerminated) continue;
-      out.push_back(GrainInfo{entry->id, entry->pid, entry->disable_relocation, entry->activations});
+      if (internal::CellOf(entry->pid)->life() == ActorCell::Life::kTerminated) continue;
+      out.push_back(
+          GrainInfo{entry->id, entry->pid, entry->disable_relocation, entry->activations});
     }
   }
   return out;
@@ -632,16 +640,17 @@ Status GrainRegistry::Deactivate(const GrainIdentity& id, DeactivationReason rea
     Shard& shard = ShardFor(id.hash());
     std::lock_guard<std::mutex> lock(shard.mu);
     auto it = shard.map.find(Key{id.String(), id.hash()});
-    if (it != shard.map.end() && it->second->pid.cell()->life() != ActorCell::Life::kTerminated) {
+    if (it != shard.map.end() &&
+        internal::CellOf(it->second->pid)->life() != ActorCell::Life::kTerminated) {
       pid = it->second->pid;
     }
   }
   if (!pid) return NotFoundError("grain " + id.String() + " is not active here");
-  pid.cell()->RequestDeactivation(reason == DeactivationReason::kHandingOff ? 4 : 3);
+  internal::CellOf(pid)->RequestDeactivation(reason == DeactivationReason::kHandingOff ? 4 : 3);
   if (!pid.AwaitTermination(timeout)) {
     return TimeoutError("grain " + id.String() + " did not deactivate in time");
   }
-  return pid.cell()->stop_status();
+  return internal::CellOf(pid)->stop_status();
 }
 
 std::vector<GrainIdentity> GrainRegistry::Relocatable() {
@@ -684,26 +693,26 @@ Status ActorSystem::RegisterGrainKind(std::string kind, GrainFactory factory) {
 
 Status ActorSystem::RegisterGrainKind(std::string kind, GrainFactory factory,
                                       const GrainOptions& defaults) {
-  return internal::GrainRegistry::Of(&impl())->RegisterKind(std::move(kind), std::move(factory),
-                                                           defaults);
+  return internal::GrainRegistry::Of(impl_.get())
+      ->RegisterKind(std::move(kind), std::move(factory), defaults);
 }
 
 Result<PID> ActorSystem::GrainOf(const GrainIdentity& id) {
-  return internal::GrainRegistry::Of(&impl())->GetOrActivate(id, nullptr);
+  return internal::GrainRegistry::Of(impl_.get())->GetOrActivate(id, nullptr);
 }
 
 Result<PID> ActorSystem::GrainOf(const GrainIdentity& id, const GrainOptions& options) {
-  return internal::GrainRegistry::Of(&impl())->GetOrActivate(id, &options);
+  return internal::GrainRegistry::Of(impl_.get())->GetOrActivate(id, &options);
 }
 
 Status ActorSystem::TellGrain(const GrainIdentity& id, Message msg) {
   internal::Envelope* e = internal::NewEnvelope();
   e->msg = std::move(msg);
-  return internal::GrainRegistry::Of(&impl())->Deliver(id, e);
+  return internal::GrainRegistry::Of(impl_.get())->Deliver(id, e);
 }
 
 Result<Message> ActorSystem::AskGrain(const GrainIdentity& id, Message msg, Duration timeout) {
-  internal::SystemImpl& sys = impl();
+  internal::SystemImpl& sys = *impl_;
   return sys.BlockingCall("ask to grain ", id.String(), "GrainContext::RequestGrain(...).Then(...)",
                           timeout, sys.options().idle_spin, [&](internal::ReplySlot* slot) {
                             internal::Envelope* e = internal::NewEnvelope();
@@ -719,8 +728,8 @@ Status ActorSystem::DeactivateGrain(const GrainIdentity& id, Duration timeout) {
   if (internal::InActorTurn()) {
     return FailedPreconditionError("blocking DeactivateGrain from inside an actor");
   }
-  return internal::GrainRegistry::Of(&impl())->Deactivate(id, DeactivationReason::kRequested,
-                                                          timeout);
+  return internal::GrainRegistry::Of(impl_.get())
+      ->Deactivate(id, DeactivationReason::kRequested, timeout);
 }
 
 std::string_view DeactivationReasonName(DeactivationReason r) {
@@ -740,11 +749,11 @@ std::string_view DeactivationReasonName(DeactivationReason r) {
 }
 
 std::vector<GrainInfo> ActorSystem::ActiveGrains() const {
-  return internal::GrainRegistry::Of(&impl())->Active();
+  return internal::GrainRegistry::Of(impl_.get())->Active();
 }
 
 std::vector<GrainIdentity> ActorSystem::RelocatableGrains() const {
-  return internal::GrainRegistry::Of(&impl())->Relocatable();
+  return internal::GrainRegistry::Of(impl_.get())->Relocatable();
 }
 
 }  // namespace akt

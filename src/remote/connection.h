@@ -83,13 +83,13 @@ struct Pending {
   Kind kind = Kind::kSlot;
   internal::ReplySlot* slot = nullptr;       // kSlot: one reference
   internal::ActorCell* requester = nullptr;  // kRequest: one reference
-  internal::RemoteRoute* route = nullptr;    // kRoute: one reference
+  internal::ReplyRoute* route = nullptr;     // kRoute: one reference
   uint64_t id = 0;                           // request id / correlation
   int64_t deadline_ns = 0;                   // dropped after this (0: never)
   internal::ActorCell* replier = nullptr;    // the proxy the reply comes from (ref)
 };
 
-class Connection final : public internal::RemoteRoute {
+class Connection final : public internal::ReplyRoute {
  public:
   enum class State : uint8_t { kHandshake, kTlsHandshake, kOpen, kClosed };
 
@@ -100,7 +100,7 @@ class Connection final : public internal::RemoteRoute {
   void Release() override {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
-  // RemoteRoute: answers to a request that arrived on this connection and
+  // ReplyRoute: answers to a request that arrived on this connection and
   // was handed to an actor (counted by OpenInbound).
   void Reply(uint64_t correlation, Message&& reply) override;
   void Fail(uint64_t correlation, const Status& error) override;
@@ -199,9 +199,9 @@ class Connection final : public internal::RemoteRoute {
   // EAGAIN when it would block, -1 with another errno on error.
   long RawRead(uint8_t* p, std::size_t n);
   long RawWrite(const uint8_t* p, std::size_t n);
-  bool ServerHandshakeStep();                    // false: connection closed
-  bool TlsAcceptStep();                          // false: connection closed
-  bool ParseFrames();                            // false: connection closed
+  bool ServerHandshakeStep();  // false: connection closed
+  bool TlsAcceptStep();        // false: connection closed
+  bool ParseFrames();          // false: connection closed
   // The first frame of a version-2 connection (false: protocol error begun).
   bool TakeNodeFrame(const wire::Frame& f);
   // Queues this node's NODE frame (version 2, before any other frame).

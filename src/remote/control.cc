@@ -22,6 +22,7 @@
 #include "akt/remote/control.pb.h"
 #include "cycle_clock.h"
 #include "grain_registry.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 #include "remoting_internal.h"
 #include "reply_slot.h"
@@ -131,7 +132,9 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
 }
 
 namespace {
-ControlAnswer Answer(std::unique_ptr<google::protobuf::Message> m) { return ControlAnswer(std::move(m)); }
+ControlAnswer Answer(std::unique_ptr<google::protobuf::Message> m) {
+  return ControlAnswer(std::move(m));
+}
 ControlAnswer Ack() { return Answer(std::make_unique<remote::Ack>()); }
 ControlAnswer Address(const std::string& address) {
   auto out = std::make_unique<remote::LookupReply>();
@@ -273,13 +276,13 @@ Status RemotingImpl::RegisterKind(std::string kind, ActorFactory factory) {
   return Status();
 }
 
-PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
-                           std::string address, uint64_t incarnation) {
+PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name, std::string address,
+                           uint64_t incarnation) {
   PID replaced;  // retired after the lock
   std::lock_guard<std::mutex> lock(proxies_mu_);
   auto it = proxies_.find(address);
   if (it != proxies_.end()) {
-    auto* ref = static_cast<ProxyData*>(it->second.cell()->remote_data().get());
+    auto* ref = static_cast<ProxyData*>(internal::CellOf(it->second)->remote_data().get());
     uint64_t bound = ref->incarnation.load(std::memory_order_acquire);
     if (!ref->lost.load(std::memory_order_acquire) &&
         (incarnation == 0 || bound == incarnation ||
@@ -300,11 +303,13 @@ PID RemotingImpl::ProxyFor(const std::string& endpoint, std::string_view name,
       ActorCell::NewProxy(sys_, sys_->NextActorId(), std::string(name), address, std::move(data));
   PID pid = cell->self();
   proxies_.insert_or_assign(std::move(address), pid);
-  if (replaced) replaced.cell()->RetireProxy();
+  if (replaced) internal::CellOf(replaced)->RetireProxy();
   return pid;
 }
 
-Result<PID> RemotingImpl::ActorOf(std::string_view address) { return ActorOfFrom(address, nullptr); }
+Result<PID> RemotingImpl::ActorOf(std::string_view address) {
+  return ActorOfFrom(address, nullptr);
+}
 
 Result<PID> RemotingImpl::ActorOfFrom(std::string_view address, const NodeId* from) {
   constexpr std::string_view kScheme = "akt://";
@@ -405,7 +410,8 @@ Result<PID> RemotingImpl::PidFromAnswer(const Result<Message>& r) {
 
 PidCall RemotingImpl::RequestLookup(ReceiveContext& ctx, std::string_view endpoint,
                                     std::string_view name, Duration timeout) {
-  if (endpoint == endpoint_) return PidCall(&ctx, this, PID(), Message(), timeout, sys_->Lookup(name));
+  if (endpoint == endpoint_)
+    return PidCall(&ctx, this, PID(), Message(), timeout, sys_->Lookup(name));
   remote::LookupRequest req;
   req.set_name(std::string(name));
   return PidCall(&ctx, this, ControlPid(std::string(endpoint)), Message(std::move(req)), timeout,
@@ -424,11 +430,11 @@ PidCall RemotingImpl::RequestSpawn(ReceiveContext& ctx, std::string_view endpoin
 AckCall RemotingImpl::RequestLifecycle(ReceiveContext& ctx, const PID& pid, int op,
                                        Duration timeout) {
   if (!pid) return AckCall(&ctx, PID(), Message(), timeout, NotFoundError("an empty PID"));
-  if (!pid.cell()->is_remote()) {
+  if (!internal::CellOf(pid)->is_remote()) {
     op == remote::LifecycleRequest::STOP ? pid.Stop() : pid.Restart();
     return AckCall(&ctx, PID(), Message(), timeout, Status());
   }
-  auto* ref = static_cast<ProxyData*>(pid.cell()->remote_data().get());
+  auto* ref = static_cast<ProxyData*>(internal::CellOf(pid)->remote_data().get());
   remote::LifecycleRequest req;
   req.set_name(ref->name);
   req.set_op(static_cast<remote::LifecycleRequest::Op>(op));
@@ -437,7 +443,7 @@ AckCall RemotingImpl::RequestLifecycle(ReceiveContext& ctx, const PID& pid, int 
 
 Status RemotingImpl::Lifecycle(const PID& pid, int op, Duration timeout) {
   if (!pid) return NotFoundError("an empty PID");
-  if (!pid.cell()->is_remote()) {
+  if (!internal::CellOf(pid)->is_remote()) {
     switch (op) {
       case remote::LifecycleRequest::STOP:
         pid.Stop();
@@ -451,7 +457,7 @@ Status RemotingImpl::Lifecycle(const PID& pid, int op, Duration timeout) {
     }
     return Status();
   }
-  auto* ref = static_cast<ProxyData*>(pid.cell()->remote_data().get());
+  auto* ref = static_cast<ProxyData*>(internal::CellOf(pid)->remote_data().get());
   remote::LifecycleRequest req;
   req.set_name(ref->name);
   req.set_op(static_cast<remote::LifecycleRequest::Op>(op));
@@ -523,8 +529,8 @@ std::vector<std::string> RemotingImpl::RelocatableActors() {
 
 std::string RemotingImpl::AddressOf(const PID& pid) const {
   if (!pid) return std::string();
-  if (pid.cell()->is_remote()) return pid.cell()->address();
-  return prefix_ + pid.cell()->name();
+  if (internal::CellOf(pid)->is_remote()) return internal::CellOf(pid)->address();
+  return prefix_ + internal::CellOf(pid)->name();
 }
 
 RemotingStats RemotingImpl::Stats() const {

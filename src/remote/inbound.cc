@@ -21,6 +21,7 @@
 #include "akt/remote/control.pb.h"
 #include "cycle_clock.h"
 #include "grain_registry.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 #include "remoting_internal.h"
 #include "reply_slot.h"
@@ -57,18 +58,21 @@ bool RemotingImpl::ChooseCodec(const std::vector<uint8_t>& offered, Compression*
 }
 
 ActorCell* RemotingImpl::ResolveTarget(Connection* c, std::string_view name) {
-  auto alive = [](const PID& p) { return p.cell()->life() != ActorCell::Life::kTerminated; };
-  if (PID* hit = c->targets_.Find(name, alive)) return hit->cell();
+  auto alive = [](const PID& p) {
+    return internal::CellOf(p)->life() != ActorCell::Life::kTerminated;
+  };
+  if (PID* hit = c->targets_.Find(name, alive)) return internal::CellOf(*hit);
   Result<PID> r = sys_->Lookup(name);
   if (!r.ok()) return nullptr;
-  return c->targets_.Put(name, *r).cell();
+  return internal::CellOf(c->targets_.Put(name, *r));
 }
 
 ActorCell* RemotingImpl::ResolveSender(Connection* c, std::string_view address) {
-  if (PID* hit = c->senders_.Find(address, [](const PID&) { return true; })) return hit->cell();
+  if (PID* hit = c->senders_.Find(address, [](const PID&) { return true; }))
+    return internal::CellOf(*hit);
   Result<PID> r = ActorOfFrom(address, c->node_known() ? &c->peer_node() : nullptr);
   if (!r.ok()) return nullptr;
-  return c->senders_.Put(address, *r).cell();
+  return internal::CellOf(c->senders_.Put(address, *r));
 }
 
 Status RemotingImpl::ParsePayload(Connection* c, std::string_view type, std::string_view payload,
@@ -117,7 +121,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         }
       }
       if (f.deadline_us != 0 || !f.metadata.empty()) {
-        auto* meta = new internal::RemoteMeta();
+        auto* meta = new internal::EnvelopeMeta();
         // The budget counts from when the frame's bytes were read.
         if (f.deadline_us != 0) meta->deadline_ns = c->read_ns() + int64_t{f.deadline_us} * 1000;
         if (!wire::DecodeHeaders(f.metadata, &meta->headers)) {
@@ -132,7 +136,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
         c->AddRef();
         c->OpenInbound();
         e->route = c;
-        e->reply_kind = ReplyKind::kRemote;
+        e->reply_kind = ReplyKind::kRoute;
         e->request_id = f.correlation;
       }
       if (ActorCell* target = ResolveTarget(c, f.target)) {

@@ -9,6 +9,7 @@
 
 #include "actor_cell.h"
 #include "cycle_clock.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 
 namespace akt {
@@ -177,7 +178,7 @@ void RemotingImpl::LoseNode(const NodeId& id, const Status& why) {
   {
     std::lock_guard<std::mutex> lock(proxies_mu_);
     for (auto it = proxies_.begin(); it != proxies_.end();) {
-      auto* ref = static_cast<ProxyData*>(it->second.cell()->remote_data().get());
+      auto* ref = static_cast<ProxyData*>(internal::CellOf(it->second)->remote_data().get());
       if (ref->binds && ref->endpoint == id.endpoint &&
           ref->incarnation.load(std::memory_order_acquire) == id.incarnation) {
         if (id.incarnation != 0) ref->lost.store(true, std::memory_order_release);
@@ -189,8 +190,9 @@ void RemotingImpl::LoseNode(const NodeId& id, const Status& why) {
     }
   }
   for (const PID& pid : gone) {
-    pid.cell()->ProxyNodeLost();
-    pid.cell()->RetireProxy();  // out of the map: nothing else would break its self-reference
+    internal::CellOf(pid)->ProxyNodeLost();
+    internal::CellOf(pid)
+        ->RetireProxy();  // out of the map: nothing else would break its self-reference
   }
   sys_->events().Publish(NodeLost{id, why});
 }

@@ -88,7 +88,7 @@ Result<Connection*> RemotingImpl::DialTransport(const std::string& endpoint) {
     c->Release();
     return s;
   }
-  c->Flush();     // this side's NODE frame, queued by the handshake
+  c->Flush();   // this side's NODE frame, queued by the handshake
   c->AddRef();  // the sweep's reference
   Adopt(c);
   return c;
@@ -208,10 +208,10 @@ Status RemotingImpl::Post(ActorCell* proxy, Envelope* e) {
     internal::FreeEnvelope(e);
     return s;
   }
-  Result<Connection*> rc = ref->lost.load(std::memory_order_acquire)
-                              ? Result<Connection*>(UnavailableError(
-                                    "the node of " + proxy->address() + " was lost"))
-                              : ConnectCached(ref->endpoint);
+  Result<Connection*> rc =
+      ref->lost.load(std::memory_order_acquire)
+          ? Result<Connection*>(UnavailableError("the node of " + proxy->address() + " was lost"))
+          : ConnectCached(ref->endpoint);
   if (rc.ok()) {
     // A PID belongs to one start of its node: it never reaches another.
     uint64_t inc = (*rc)->peer_node().incarnation;
@@ -324,7 +324,7 @@ void RemotingImpl::Control(ActorCell* proxy, internal::SysKind kind) {
   TellControl(ref->endpoint, req);  // one-way: a failure comes back as an ERROR, logged
 }
 
-void RemotingImpl::BeforeInvoke(const internal::RemoteMeta* meta) {
+void RemotingImpl::BeforeInvoke(const internal::EnvelopeMeta* meta) {
   if (!meta->headers.empty()) propagator_->Extract(meta->headers);
 }
 

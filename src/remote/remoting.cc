@@ -19,6 +19,7 @@
 #include "akt/remote/control.pb.h"
 #include "cycle_clock.h"
 #include "grain_registry.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 #include "remoting_internal.h"
 #include "reply_slot.h"
@@ -28,7 +29,6 @@
 namespace akt {
 
 namespace {
-
 
 thread_local std::vector<std::pair<std::string, std::string>> t_scope_headers;
 const Headers kNoHeaders;
@@ -43,7 +43,6 @@ class DefaultPropagatorImpl final : public ContextPropagator {
   }
   void Extract(const Headers&) override {}
 };
-
 
 }  // namespace
 
@@ -85,7 +84,7 @@ const Headers& CurrentHeaders() {
 }
 
 std::optional<TimePoint> CurrentDeadline() {
-  const internal::RemoteMeta* m = internal::t_current_meta;
+  const internal::EnvelopeMeta* m = internal::t_current_meta;
   if (m == nullptr || m->deadline_ns == 0) return std::nullopt;
   // In the clock of the system whose actor handles the message (virtual
   // time in a deterministic system).
@@ -127,8 +126,8 @@ Result<Remoting*> Remoting::Enable(ActorSystem& system, RemoteOptions options) {
     impl->Shutdown();
     return s;
   }
-  system.impl().set_remote_ask_spin(impl->options().ask_spin);
-  s = system.impl().SetRemoteHooks(hooks);
+  internal::ImplOf(system).set_remote_ask_spin(impl->options().ask_spin);
+  s = internal::ImplOf(system).SetRemoteHooks(hooks);
   if (!s.ok()) {
     impl->Shutdown();
     return s;
@@ -137,7 +136,7 @@ Result<Remoting*> Remoting::Enable(ActorSystem& system, RemoteOptions options) {
 }
 
 Remoting* Remoting::Of(ActorSystem& system) {
-  auto* impl = dynamic_cast<RemotingImpl*>(system.impl().remote_hooks());
+  auto* impl = dynamic_cast<RemotingImpl*>(internal::ImplOf(system).remote_hooks());
   return impl != nullptr ? impl->facade() : nullptr;
 }
 
@@ -206,7 +205,9 @@ Status Remoting::ReinstateRemote(const PID& pid, Duration timeout) {
 }
 std::string Remoting::AddressOf(const PID& pid) const { return impl_->AddressOf(pid); }
 std::vector<std::string> Remoting::RelocatableActors() const { return impl_->RelocatableActors(); }
-bool Remoting::IsRemote(const PID& pid) { return pid.cell() != nullptr && pid.cell()->is_remote(); }
+bool Remoting::IsRemote(const PID& pid) {
+  return internal::CellOf(pid) != nullptr && internal::CellOf(pid)->is_remote();
+}
 RemotingStats Remoting::Stats() const { return impl_->Stats(); }
 Result<PID> Remoting::GrainOf(std::string_view endpoint, const GrainIdentity& id,
                               Duration timeout) {
@@ -231,7 +232,7 @@ Result<Message> Remoting::AskGrain(std::string_view endpoint, const GrainIdentit
 
 RemotingImpl::RemotingImpl(ActorSystem& system, RemoteOptions options)
     : system_(system),
-      sys_(&system.impl()),
+      sys_(&internal::ImplOf(system)),
       options_(std::move(options)),
       system_name_(system.name()),
       facade_(this),
@@ -428,7 +429,7 @@ void RemotingImpl::Shutdown() {
     std::lock_guard<std::mutex> lock(proxies_mu_);
     proxies.swap(proxies_);
   }
-  for (auto& [addr, pid] : proxies) pid.cell()->RetireProxy();
+  for (auto& [addr, pid] : proxies) internal::CellOf(pid)->RetireProxy();
   proxies.clear();
   std::lock_guard<std::mutex> lock(proxies_mu_);
   grain_proxies_.clear();

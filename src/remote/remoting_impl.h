@@ -64,7 +64,7 @@ class RemotingImpl final : public internal::RemoteHooks {
   // RemoteHooks.
   Status Post(internal::ActorCell* proxy, internal::Envelope* e) override;
   void Control(internal::ActorCell* proxy, internal::SysKind kind) override;
-  void BeforeInvoke(const internal::RemoteMeta* meta) override;
+  void BeforeInvoke(const internal::EnvelopeMeta* meta) override;
   void OnActorsStopped() override { Shutdown(); }
   void Watched(internal::ActorCell* proxy) override;
   void Unwatched(internal::ActorCell* proxy) override;
@@ -249,8 +249,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   PID watch_relay_;  // remote watchers of this node's actors
   NodeId self_;
   mutable std::mutex nodes_mu_;
-  std::unordered_map<std::string, NodeEntry> nodes_;      // by NodeKey (endpoint#incarnation)
-  std::unordered_map<std::string, uint64_t> current_;     // endpoint -> newest incarnation seen
+  std::unordered_map<std::string, NodeEntry> nodes_;   // by NodeKey (endpoint#incarnation)
+  std::unordered_map<std::string, uint64_t> current_;  // endpoint -> newest incarnation seen
   std::thread nodes_thread_;
   std::condition_variable nodes_cv_;
   bool nodes_stop_ = false;  // nodes_mu_

@@ -9,10 +9,6 @@
 // node) until none is runnable, then advances all clocks to the earliest
 // timer of any node, which fires deliveries, sweeps and request deadlines in
 // time order.
-#include "akt/testing/sim.h"
-
-#include "akt/testing/deterministic.h"
-
 #include <poll.h>
 
 #include <algorithm>
@@ -23,7 +19,10 @@
 #include <map>
 #include <set>
 
+#include "akt/testing/deterministic.h"
+#include "akt/testing/sim.h"
 #include "connection.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 #include "remoting_internal.h"
 #include "system_impl.h"
@@ -48,7 +47,7 @@ struct SimNode {
 struct Link {
   SimNode* node[2] = {nullptr, nullptr};
   Connection* conn[2] = {nullptr, nullptr};
-  std::string in[2];            // arrived at side i, not read yet
+  std::string in[2];               // arrived at side i, not read yet
   bool eof[2] = {false, false};    // side i reads the end once `in` is empty
   bool reset[2] = {false, false};  // side i reads ECONNRESET
   bool shut[2] = {false, false};   // side i sent its end (no more writes)
@@ -88,8 +87,8 @@ struct SimNetwork::Impl final : remote::Transport {
 
   SimOptions options;
   uint64_t rng;
-  TimePoint now = TimePoint(std::chrono::hours(1));  // the manual clocks' start
-  std::vector<std::unique_ptr<SimNode>> nodes;       // every node ever added
+  TimePoint now = TimePoint(std::chrono::hours(1));    // the manual clocks' start
+  std::vector<std::unique_ptr<SimNode>> nodes;         // every node ever added
   std::set<std::pair<std::size_t, std::size_t>> cuts;  // partitioned pairs (low, high)
   std::vector<std::shared_ptr<Link>> links;
   uint64_t trace = 0xcbf29ce484222325ULL;
@@ -154,13 +153,14 @@ struct SimNetwork::Impl final : remote::Transport {
   // Side `to` reads ECONNRESET from `due` on.
   static void ScheduleReset(const std::shared_ptr<Link>& l, int to, int64_t due) {
     std::weak_ptr<Link> weak = l;
-    l->node[to]->system->impl().timers().Schedule(TimePoint(std::chrono::nanoseconds(due)),
-                                                  [weak, to] {
-                                                    std::shared_ptr<Link> link = weak.lock();
-                                                    if (!link || link->gone[to]) return;
-                                                    link->reset[to] = true;
-                                                    Wake(*link, to);
-                                                  });
+    internal::ImplOf(*l->node[to]->system)
+        .timers()
+        .Schedule(TimePoint(std::chrono::nanoseconds(due)), [weak, to] {
+          std::shared_ptr<Link> link = weak.lock();
+          if (!link || link->gone[to]) return;
+          link->reset[to] = true;
+          Wake(*link, to);
+        });
   }
   // Tells side `to` that something changed (its connection reads).
   static void Wake(Link& l, int to) {
@@ -188,7 +188,7 @@ struct SimNetwork::Impl final : remote::Transport {
     std::size_t start = static_cast<std::size_t>(Next() % live.size());
     for (std::size_t i = 0; i < live.size(); ++i) {
       SimNode* n = live[(start + i) % live.size()];
-      if (n->system->impl().dispatcher().RunOne()) {
+      if (internal::ImplOf(*n->system).dispatcher().RunOne()) {
         ++steps;
         trace = Mix(Mix(trace, 1), n->index);
         return true;
@@ -199,7 +199,8 @@ struct SimNetwork::Impl final : remote::Transport {
   TimePoint NextDeadline() const {
     TimePoint next = TimePoint::max();
     for (const auto& n : nodes) {
-      if (n->alive() && !n->frozen) next = std::min(next, n->system->impl().timers().NextDeadline());
+      if (n->alive() && !n->frozen)
+        next = std::min(next, internal::ImplOf(*n->system).timers().NextDeadline());
     }
     return next;
   }
@@ -211,7 +212,7 @@ struct SimNetwork::Impl final : remote::Transport {
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       SimNode* n = nodes[i].get();
       if (!n->alive() || n->frozen) continue;
-      internal::TimerService& timers = n->system->impl().timers();
+      internal::TimerService& timers = internal::ImplOf(*n->system).timers();
       if (timers.Now() < now) timers.Advance(now - timers.Now());
     }
   }
@@ -228,10 +229,10 @@ struct SimNetwork::Impl final : remote::Transport {
     return false;
   }
   void InstallPump(SimNode* n) {
-    n->system->impl().SetPump([this](TimePoint deadline) { return Pump(deadline); });
+    internal::ImplOf(*n->system).SetPump([this](TimePoint deadline) { return Pump(deadline); });
   }
   void Destroy(SimNode* n) {
-    n->system->impl().SetPump(nullptr);
+    internal::ImplOf(*n->system).SetPump(nullptr);
     // Stops it, alone (nothing else runs meanwhile). From here on the node
     // is not alive: what it writes while it stops is dropped.
     std::unique_ptr<ActorSystem> sys = std::move(n->system);
@@ -363,10 +364,12 @@ void SimNetwork::Impl::Schedule(const std::shared_ptr<Link>& l, int to, std::str
   l->last_due[to] = due;
   SimNode* dst = l->node[to];
   std::weak_ptr<Link> weak = l;
-  dst->system->impl().timers().Schedule(
-      TimePoint(std::chrono::nanoseconds(due)), [this, weak, to, bytes = std::move(bytes)] {
-        if (std::shared_ptr<Link> link = weak.lock()) Deliver(*link, to, bytes);
-      });
+  internal::ImplOf(*dst->system)
+      .timers()
+      .Schedule(TimePoint(std::chrono::nanoseconds(due)),
+                [this, weak, to, bytes = std::move(bytes)] {
+                  if (std::shared_ptr<Link> link = weak.lock()) Deliver(*link, to, bytes);
+                });
 }
 
 void SimNetwork::Impl::Deliver(Link& l, int to, const std::string& bytes) {
@@ -402,7 +405,7 @@ SimNetwork::SimNetwork(SimOptions options) : impl_(std::make_shared<Impl>(option
 
 SimNetwork::~SimNetwork() {
   for (const auto& n : impl_->nodes) {
-    if (n->alive()) n->system->impl().SetPump(nullptr);
+    if (n->alive()) internal::ImplOf(*n->system).SetPump(nullptr);
   }
   for (auto it = impl_->nodes.rbegin(); it != impl_->nodes.rend(); ++it) {
     if ((*it)->alive()) impl_->Destroy(it->get());
@@ -440,7 +443,7 @@ Result<ActorSystem*> SimNetwork::AddNode(const std::string& endpoint, SystemOpti
   system.deterministic = true;
   auto sys = std::make_unique<ActorSystem>(std::move(system));
   // Its clock joins the network's.
-  internal::TimerService& timers = sys->impl().timers();
+  internal::TimerService& timers = internal::ImplOf(*sys).timers();
   if (timers.Now() < impl_->now) timers.Advance(impl_->now - timers.Now());
   Status s = sys->Start();
   if (!s.ok()) return s;

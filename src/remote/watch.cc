@@ -10,11 +10,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "actor_cell.h"
 #include "akt/actor.h"
 #include "akt/context.h"
 #include "akt/messages.h"
 #include "akt/remote/control.pb.h"
-#include "actor_cell.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 
 namespace akt {
@@ -87,9 +88,8 @@ class WatchRelay final : public Actor {
 Status RemotingImpl::StartWatchRelay() {
   RemotingImpl* self = this;
   Result<PID> relay = sys_->Spawn(
-      nullptr, std::string(), [self]() -> std::unique_ptr<Actor> {
-        return std::make_unique<WatchRelay>(self);
-      },
+      nullptr, std::string(),
+      [self]() -> std::unique_ptr<Actor> { return std::make_unique<WatchRelay>(self); },
       SpawnOptions(), /*validate_name=*/false);
   if (!relay.ok()) return relay.status();
   watch_relay_ = *relay;
@@ -125,9 +125,10 @@ ControlAnswer RemotingImpl::ServeWatch(Connection* c, const Message& m) {
         "notice goes)");
   }
   const std::string& endpoint = c->peer_node().endpoint;
-  Status told = m.As<remote::WatchRequest>() != nullptr
-                    ? watch_relay_.Tell(WatchFor{m.As<remote::WatchRequest>()->name(), endpoint})
-                    : watch_relay_.Tell(UnwatchFor{m.As<remote::UnwatchRequest>()->name(), endpoint});
+  Status told =
+      m.As<remote::WatchRequest>() != nullptr
+          ? watch_relay_.Tell(WatchFor{m.As<remote::WatchRequest>()->name(), endpoint})
+          : watch_relay_.Tell(UnwatchFor{m.As<remote::UnwatchRequest>()->name(), endpoint});
   if (!told.ok()) return told;
   return ControlAnswer(std::make_unique<remote::Ack>());
 }
@@ -144,16 +145,15 @@ ControlAnswer RemotingImpl::ServeTerminatedNotice(Connection* c, const Message& 
       if (it != proxies_.end()) proxy = it->second;
     }
     if (proxy) {
-      auto* ref = static_cast<ProxyData*>(proxy.cell()->remote_data().get());
+      auto* ref = static_cast<ProxyData*>(internal::CellOf(proxy)->remote_data().get());
       uint64_t bound = ref->incarnation.load(std::memory_order_acquire);
-      if (bound == 0 || bound == from.incarnation) proxy.cell()->ProxyActorStopped();
+      if (bound == 0 || bound == from.incarnation) internal::CellOf(proxy)->ProxyActorStopped();
     }
   }
   return ControlAnswer(std::make_unique<remote::Ack>());
 }
 
-void RemotingImpl::TellControl(const std::string& endpoint,
-                               const google::protobuf::Message& req) {
+void RemotingImpl::TellControl(const std::string& endpoint, const google::protobuf::Message& req) {
   if (shut_.load(std::memory_order_acquire)) return;
   Result<Connection*> rc = ConnectCached(endpoint);
   if (!rc.ok()) return;  // the node is unreachable: node loss ends the watches

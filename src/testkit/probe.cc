@@ -9,6 +9,7 @@
 #include "akt/messages.h"
 #include "akt/system.h"
 #include "akt/testkit.h"
+#include "internal/access.h"
 #include "system_impl.h"
 
 namespace akt::testkit {
@@ -20,11 +21,13 @@ namespace {
 // clock to the next timer (or to the deadline), as a blocking Ask does there.
 bool Deterministic(ActorSystem& system) { return system.options().deterministic; }
 TimePoint Now(ActorSystem& system) {
-  return Deterministic(system) ? system.impl().Now() : Clock::now();
+  return Deterministic(system) ? internal::ImplOf(system).Now() : Clock::now();
 }
 // One step towards `deadline`; false when nothing can happen before it (the
 // virtual clock then stands at the deadline).
-bool PumpOnce(ActorSystem& system, TimePoint deadline) { return system.impl().PumpUntil(deadline); }
+bool PumpOnce(ActorSystem& system, TimePoint deadline) {
+  return internal::ImplOf(system).PumpUntil(deadline);
+}
 
 std::string FormatDuration(Duration d) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();

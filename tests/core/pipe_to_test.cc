@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dispatcher.h"
+#include "internal/access.h"
 #include "system_impl.h"
 #include "test_util.h"
 
@@ -213,7 +214,7 @@ TEST(PipeToTest, ArgumentsAreValidated) {
 
 TEST(PipeToTest, ThePoolStartsThreadsOnDemandUpToItsBound) {
   Threaded t;
-  internal::BlockingPool& pool = t.system.impl().blocking_pool();
+  internal::BlockingPool& pool = akt::internal::ImplOf(t.system).blocking_pool();
   EXPECT_EQ(pool.threads(), 0);  // nothing until the first PipeTo
   ASSERT_TRUE(ConfigureBlockingPool(t.system, {.max_threads = 2}).ok());
   Gate gate;
@@ -316,7 +317,7 @@ TEST(PipeToTest, AValueInTimeCancelsTheTimeout) {
                   d.system(), collector, [] { return Quote{5}; }, PipeOptions().WithTimeout(1s))
                   .ok());
   ASSERT_TRUE(RunUntil(d, [&] { return inbox->quote_count() == 1; }));
-  EXPECT_EQ(d.system().impl().timers().NextDeadline(), TimePoint::max());
+  EXPECT_EQ(akt::internal::ImplOf(d.system()).timers().NextDeadline(), TimePoint::max());
   d.Advance(2s);
   EXPECT_EQ(inbox->failure_count(), 0u);
   EXPECT_EQ(d.system().DeadLetterCount(), 0u);
@@ -416,7 +417,7 @@ TEST(PipeToTest, StopDropsQueuedTasksAndWaitsForRunningOnes) {
               }).ok());
   Status stopped;
   std::thread stopper([&] { stopped = t.system.Stop(); });
-  ASSERT_TRUE(WaitFor([&] { return t.system.impl().blocking_pool().stopping(); }));
+  ASSERT_TRUE(WaitFor([&] { return akt::internal::ImplOf(t.system).blocking_pool().stopping(); }));
   gate.Open();
   stopper.join();
   EXPECT_TRUE(stopped.ok()) << stopped.ToString();

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "internal/access.h"
 #include "system_impl.h"
 #include "test_util.h"
 
@@ -72,7 +73,9 @@ struct Fixture {
   TimePoint t0 = d.Now();
 
   // Nothing armed on the timer service: no schedule holds a timer.
-  bool NoTimers() { return d.system().impl().timers().NextDeadline() == TimePoint::max(); }
+  bool NoTimers() {
+    return akt::internal::ImplOf(d.system()).timers().NextDeadline() == TimePoint::max();
+  }
 };
 
 TEST(SchedulerTest, ScheduleOnceSendsOnceAtItsDelay) {

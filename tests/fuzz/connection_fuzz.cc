@@ -29,6 +29,7 @@
 #include "actor_cell.h"
 #include "codec.h"
 #include "connection.h"
+#include "internal/access.h"
 #include "remoting_impl.h"
 #include "turn_hooks.h"
 #include "wire.h"
@@ -44,7 +45,7 @@ namespace wire = akt::remote::wire;
 class AckActor : public Actor {
  public:
   void Receive(ReceiveContext& ctx) override {
-    if (ctx.envelope()->expects_reply()) ctx.Reply(Message()).IgnoreError();
+    if (akt::internal::EnvelopeOf(ctx)->expects_reply()) ctx.Reply(Message()).IgnoreError();
   }
 };
 
@@ -78,7 +79,7 @@ Node& TheNode() {
     Result<Remoting*> r = Remoting::Enable(*n.system, ro);
     if (!r.ok()) std::abort();
     // No kinds are registered: a fuzzed spawn must not pile up actors.
-    n.impl = dynamic_cast<RemotingImpl*>(n.system->impl().remote_hooks());
+    n.impl = dynamic_cast<RemotingImpl*>(akt::internal::ImplOf(*n.system).remote_hooks());
     if (n.impl == nullptr) std::abort();
     return n;
   }();
@@ -207,7 +208,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   ::setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   ::setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   node.impl->Ref();  // the connection's reference (its destructor drops it)
-  auto* c = new remote::Connection(node.impl, remote::MakeSocketStream(fds[0]), /*inbound=*/true, "fuzzer");
+  auto* c = new remote::Connection(node.impl, remote::MakeSocketStream(fds[0]), /*inbound=*/true,
+                                   "fuzzer");
   Feed(c, fds[1], stream, chunk);
   bool closed = c->closed();
   std::string got = ReadAll(fds[1]);

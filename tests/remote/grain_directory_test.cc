@@ -3,12 +3,14 @@
 // claim and release their identity through it, and a placement that fails
 // is invalidated. Two real nodes over loopback; the directory is a test
 // double standing in for the cluster layer's.
+#include "grain_directory.h"
+
 #include <atomic>
 #include <mutex>
 
 #include "akt/grain.h"
-#include "grain_directory.h"
 #include "grain_registry.h"
+#include "internal/access.h"
 #include "remote_fixture.h"
 #include "system_impl.h"
 
@@ -87,7 +89,8 @@ class GrainDirectorySeam : public ::testing::Test {
     dir_->make_far = [remoting, far](const GrainIdentity& id) {
       return remoting->GrainOf(far, id);
     };
-    ASSERT_TRUE(internal::GrainRegistry::Of(&a_.system->impl())->SetDirectory(dir_).ok());
+    ASSERT_TRUE(
+        internal::GrainRegistry::Of(&akt::internal::ImplOf(*a_.system))->SetDirectory(dir_).ok());
   }
   void TearDown() override {
     a_.Stop();
