@@ -1,4 +1,5 @@
 #include "akt/cron.h"
+#include "names.h"
 
 #include <array>
 #include <bit>
@@ -112,7 +113,7 @@ bool ParseField(std::string_view text, const Field& f, uint64_t* bits, bool* any
       std::string_view a = base.substr(0, dash);
       std::string_view b = base.substr(dash + 1);
       if (!ParseValue(a, f, &lo) || !ParseValue(b, f, &hi)) {
-        *error = "'" + std::string(item) + "' is not a value, a range or a step";
+        *error = internal::Quoted(item) + " is not a value, a range or a step";
         return false;
       }
       if (f.max == 7 && hi == 0 && lo > 0) hi = 7;  // `SAT-SUN`: Sunday ends a week
@@ -122,7 +123,7 @@ bool ParseField(std::string_view text, const Field& f, uint64_t* bits, bool* any
       }
     } else {
       if (!ParseValue(base, f, &lo)) {
-        *error = "'" + std::string(item) + "' is not a value, a range or a step";
+        *error = internal::Quoted(item) + " is not a value, a range or a step";
         return false;
       }
       hi = stepped ? f.max : lo;  // `5/20`: from 5 to the maximum

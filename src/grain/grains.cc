@@ -10,6 +10,7 @@
 
 #include "actor_cell.h"
 #include "grain_registry.h"
+#include "names.h"
 #include "internal/access.h"
 #include "reply_slot.h"
 #include "system_impl.h"
@@ -57,9 +58,7 @@ Result<GrainIdentity> GrainIdentity::Make(std::string_view kind, std::string_vie
 Result<GrainIdentity> GrainIdentity::Parse(std::string_view text) {
   std::size_t slash = text.find('/');
   if (slash == std::string_view::npos) {
-    std::string what = "'";  // appended, not "'" + std::string: GCC 12's -Wrestrict misfires
-    what.append(text).append("' is not kind/name");
-    return InvalidArgumentError(std::move(what));
+    return InvalidArgumentError(internal::Quoted(text) + " is not kind/name");
   }
   return Make(text.substr(0, slash), text.substr(slash + 1));
 }

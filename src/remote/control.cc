@@ -28,6 +28,7 @@
 #include "reply_slot.h"
 #include "tls.h"
 #include "turn_hooks.h"
+#include "names.h"
 
 namespace akt {
 
@@ -111,7 +112,7 @@ void RemotingImpl::HandleControl(Connection* c, const wire::Frame& f) {
   }
   if (handler == nullptr) {
     c->Refuse(f.correlation,
-              InvalidArgumentError("'" + std::string(f.type) + "' is not a control request"));
+              InvalidArgumentError(internal::Quoted(f.type) + " is not a control request"));
     return;
   }
   Message m;
@@ -314,19 +315,19 @@ Result<PID> RemotingImpl::ActorOf(std::string_view address) {
 Result<PID> RemotingImpl::ActorOfFrom(std::string_view address, const NodeId* from) {
   constexpr std::string_view kScheme = "akt://";
   if (address.substr(0, kScheme.size()) != kScheme) {
-    return InvalidArgumentError("'" + std::string(address) + "' is not an akt:// address");
+    return InvalidArgumentError(internal::Quoted(address) + " is not an akt:// address");
   }
   std::string_view rest = address.substr(kScheme.size());
   std::size_t slash = rest.find('/');
   if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
-    return InvalidArgumentError("'" + std::string(address) + "' names no actor");
+    return InvalidArgumentError(internal::Quoted(address) + " names no actor");
   }
   std::string_view authority = rest.substr(0, slash);
   std::string_view name = rest.substr(slash + 1);
   std::size_t at = authority.find('@');
   if (at == std::string_view::npos) {
     if (authority != system_name_) {
-      return InvalidArgumentError("'" + std::string(address) + "' has no host:port");
+      return InvalidArgumentError(internal::Quoted(address) + " has no host:port");
     }
     return sys_->Lookup(name);
   }
@@ -334,7 +335,7 @@ Result<PID> RemotingImpl::ActorOfFrom(std::string_view address, const NodeId* fr
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(endpoint, &host, &port)) {
-    return InvalidArgumentError("'" + std::string(address) + "' has a malformed host:port");
+    return InvalidArgumentError(internal::Quoted(address) + " has a malformed host:port");
   }
   if (endpoint == endpoint_) return sys_->Lookup(name);  // ourselves: no network
   if (shut_.load()) return SystemStoppedError("remoting is shut down");

@@ -46,12 +46,16 @@ bool RemotingImpl::ChooseCodec(const std::vector<uint8_t>& offered, Compression*
   }
   std::string o, a;
   for (uint8_t id : offered) {
-    o += (o.empty() ? "" : ", ") + (remote::ValidCodec(id)
-                                        ? std::string(CompressionName(static_cast<Compression>(id)))
-                                        : "#" + std::to_string(id));
+    if (!o.empty()) o += ", ";
+    if (remote::ValidCodec(id)) {
+      o += CompressionName(static_cast<Compression>(id));
+    } else {
+      o.append(1, '#').append(std::to_string(id));  // not "#" + string: GCC 12 -Wrestrict
+    }
   }
   for (Compression c : options_.accept_compression) {
-    a += (a.empty() ? "" : ", ") + std::string(CompressionName(c));
+    if (!a.empty()) a += ", ";
+    a += CompressionName(c);
   }
   *why = "no common compression: the client offers [" + o + "], the server accepts [" + a + "]";
   return false;

@@ -26,6 +26,7 @@
 #include "reply_slot.h"
 #include "tls.h"
 #include "turn_hooks.h"
+#include "names.h"
 
 namespace akt {
 
@@ -37,7 +38,7 @@ Result<Connection*> RemotingImpl::Dial(const std::string& endpoint) {
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(endpoint, &host, &port)) {
-    return InvalidArgumentError("'" + endpoint + "' is not a host:port endpoint");
+    return InvalidArgumentError(internal::Quoted(endpoint) + " is not a host:port endpoint");
   }
   sockaddr_storage addr{};
   socklen_t alen = 0;

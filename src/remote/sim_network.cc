@@ -27,6 +27,7 @@
 #include "remoting_internal.h"
 #include "system_impl.h"
 #include "transport.h"
+#include "names.h"
 
 namespace akt::testing {
 
@@ -432,7 +433,7 @@ Result<ActorSystem*> SimNetwork::AddNode(const std::string& endpoint, SystemOpti
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(endpoint, &host, &port) || port == 0) {
-    return InvalidArgumentError("'" + endpoint + "' is not a host:port endpoint");
+    return InvalidArgumentError(internal::Quoted(endpoint) + " is not a host:port endpoint");
   }
   if (impl_->Find(endpoint) != nullptr) {
     return AlreadyExistsError("a node is already up at " + endpoint);
