@@ -4,6 +4,7 @@
 // Receive on one worker at a time, one message at a time, so the state needs
 // no locks.
 //
+// doc-test: context=headers
 //   class Counter : public akt::Actor {
 //    public:
 //     void Receive(akt::ReceiveContext& ctx) override {

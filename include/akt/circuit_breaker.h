@@ -12,7 +12,8 @@
 //   if (!created.ok()) return created.status();  // kInvalidArgument: an option is out of range
 //   std::shared_ptr<akt::CircuitBreaker> breaker = *created;
 //   // With PipeTo (akt/pipe_to.h), which runs the protocol below by itself:
-//   akt::PipeTo(ctx, ctx.self(), LoadQuote, akt::PipeOptions().WithCircuitBreaker(breaker))
+//   akt::PipeTo(ctx, ctx.self(), [] { return LoadQuote("ACME"); },
+//               akt::PipeOptions().WithCircuitBreaker(breaker))
 //       .IgnoreError();
 //
 // Any other call can be guarded the same way:

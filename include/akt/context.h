@@ -4,15 +4,17 @@
 // adds the current message, its sender and the ways to answer it. Both are
 // valid only during the call they are passed to; do not keep them.
 //
+// doc-test: context=headers wrap=class
 //   void Receive(akt::ReceiveContext& ctx) override {
 //     ctx.Match(
 //         [&](const Charge& c) {
 //           ctx.Request(payments_, Authorize{c.cents}, 500ms)
 //               .Then([](akt::ReceiveContext& ctx, akt::Result<akt::Message> r) {
 //                 // runs later, on this actor, without blocking a worker
+//                 if (!r.ok()) ctx.logger().Log(akt::LogLevel::kWarn, r.status().ToString());
 //               });
 //         },
-//         [&](const akt::Terminated& t) { /* a watched actor died */ });
+//         [&](const akt::Terminated& t) { ctx.Unwatch(t.actor); });
 //   }
 #pragma once
 

@@ -3,12 +3,12 @@
 // An *extension* is a service registered once per actor system (a database
 // pool, a metrics sink) that any actor can look up by id:
 //
-//   system.RegisterExtension(std::make_shared<Db>(...)).IgnoreError();
+//   system.RegisterExtension(std::make_shared<Db>("postgres://localhost/shop")).IgnoreError();
 //   auto db = ctx.system().GetExtension<Db>("db");  // null if absent
 //
 // A *dependency* is an object injected into one actor at spawn:
 //
-//   SpawnOptions().WithDependencies({std::make_shared<Clock>(...)})
+//   auto options = akt::SpawnOptions().WithDependencies({std::make_shared<Clock>("UTC")});
 //   auto clock = ctx.GetDependency<Clock>("clock");
 //
 // Dependencies serialise themselves (Serialize + a factory registered per

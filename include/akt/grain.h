@@ -4,14 +4,15 @@
 // name), activated on its first message, deactivated when idle, and activated
 // again on demand — callers never spawn or stop it.
 //
+// doc-test: context=headers body-from="akt::Status registered"
 //   class Account : public akt::Grain {
 //    public:
-//     akt::Status OnActivate(akt::GrainActivation& a) override { ... load state ... }
+//     akt::Status OnActivate(akt::GrainActivation& a) override { return LoadState(a); }
 //     void OnReceive(akt::GrainContext& ctx) override {
 //       ctx.Match([&](const Deposit& d) { balance_ += d.cents; ctx.NoErr(); },
 //                 [&](const GetBalance&) { ctx.Reply(balance_).IgnoreError(); });
 //     }
-//     akt::Status OnDeactivate(akt::GrainActivation& a) override { ... save ... }
+//     akt::Status OnDeactivate(akt::GrainActivation& a) override { return SaveState(a); }
 //    private:
 //     int64_t balance_ = 0;
 //   };

@@ -3,10 +3,12 @@
 // The default mailbox is an unbounded lock-free MPSC queue: one atomic
 // exchange per message, no lock. The others trade a little speed for control:
 //
-//   SpawnOptions().WithMailbox(MailboxSpec::Bounded(1000, FullPolicy::kReject))
-//   SpawnOptions().WithMailbox(MailboxSpec::Priority(
-//       [](const Message& a, const Message& b) { return Prio(a) > Prio(b); }))
-//   SpawnOptions().WithMailbox(MailboxSpec::FairPerSender())
+//   using akt::MailboxSpec, akt::Message;
+//   auto bounded = akt::SpawnOptions().WithMailbox(
+//       MailboxSpec::Bounded(1000, akt::FullPolicy::kReject));
+//   auto by_priority = akt::SpawnOptions().WithMailbox(MailboxSpec::Priority(
+//       [](const Message& a, const Message& b) { return Prio(a) > Prio(b); }));
+//   auto fair = akt::SpawnOptions().WithMailbox(MailboxSpec::FairPerSender());
 //
 // System messages (stop, watch, supervision) never wait behind user messages,
 // and are never refused by a bounded mailbox.

@@ -5,9 +5,10 @@
 // nothrow-movable, alignment <= 8) live inside the message itself with no
 // allocation; larger ones are boxed on the heap once.
 //
+// doc-test: context=headers body-from="akt::Message m"
 //   struct Deposit { std::string account; int64_t cents; };
 //   akt::Message m = Deposit{"acc-1", 500};
-//   if (const Deposit* d = m.As<Deposit>()) { ... }
+//   if (const Deposit* d = m.As<Deposit>()) std::cout << d->cents << "\n";
 //
 // In an actor, `ReceiveContext::Match` dispatches on the type with lambdas.
 #pragma once

@@ -7,7 +7,7 @@
 // idle minutes, which silently breaks PIDs users still hold): opt in per
 // actor.
 //
-//   system.Spawn("session", factory,
+//   akt::Result<akt::PID> session = system.Spawn("session", factory,
 //       akt::SpawnOptions().WithPassivation(akt::PassivationStrategy::TimeBased(30s)));
 //
 // One manager per system drives it (a deadline heap on the system's timer

@@ -6,6 +6,7 @@
 // client — goes to PipeTo, which runs it on the system's pool for blocking
 // work and tells its outcome to an actor:
 //
+// doc-test: context=headers wrap=class
 //   void Receive(akt::ReceiveContext& ctx) override {
 //     ctx.Match(
 //         [&](const GetQuote& q) {
@@ -14,8 +15,8 @@
 //                       akt::PipeOptions().WithTimeout(2s).WithCircuitBreaker(breaker_))
 //               .IgnoreError();
 //         },
-//         [&](const Quote& q) { /* the result, on this actor's turn, sender = self */ },
-//         [&](const akt::PipeFailure& f) { /* failed, timed out, breaker open, ... */ });
+//         [&](const Quote&) { /* the result, on this actor's turn, sender = self */ },
+//         [&](const akt::PipeFailure&) { /* failed, timed out, breaker open, ... */ });
 //   }
 //
 // What arrives:

@@ -8,10 +8,10 @@
 //
 //   akt::Result<akt::PID> topics = akt::SpawnTopicActor(system, "topics");
 //   // In an actor: subscribe itself; the ack comes back as a message.
-//   ctx.Tell(topics_pid, akt::Subscribe{"prices"}).IgnoreError();
+//   ctx.Tell(topics_pid, akt::Subscribe{"prices", {}}).IgnoreError();
 //   //   ... ctx.Match([&](const akt::SubscribeAck& a) { /* subscribed to a.topic */ });
 //   // Anywhere: publish (the type must be copyable to reach several subscribers).
-//   topics->Tell(akt::Publish{"prices", Price{"ACME", 1234}}).IgnoreError();
+//   topics->Tell(akt::Publish{"prices", Price{"ACME", 1234}, {}}).IgnoreError();
 //
 // Every publication carries a `PublishId`. A topic actor delivers an id at
 // most once: a publication whose id it has seen recently is dropped. The

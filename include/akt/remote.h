@@ -321,7 +321,9 @@ class Remoting {
   // on the calling actor, which goes on with other messages meanwhile.
   //
   //   remoting->RequestLookup(ctx, "10.0.0.7:7000", "orders", 1s)
-  //       .Then([](akt::ReceiveContext& ctx, akt::Result<akt::PID> orders) { ... });
+  //       .Then([](akt::ReceiveContext& ctx, akt::Result<akt::PID> orders) {
+  //         if (orders.ok()) ctx.Tell(*orders, shop::Get{}).IgnoreError();
+  //       });
   //
   // A PID from RequestLookup / RequestSpawn binds to the node's start
   // (incarnation) at its first send, like one from ActorOf; the blocking

@@ -24,6 +24,7 @@
 // schedule made in PreStart and cancelled in PostStop exists exactly once per
 // incarnation (PostStop runs before a restart too):
 //
+// doc-test: context=headers wrap=class
 //   akt::Status PreStart(akt::Context& ctx) override {
 //     akt::Result<akt::ScheduleRef> r =
 //         ctx.system().scheduler().Schedule(ctx.self(), Flush{}, 100ms);

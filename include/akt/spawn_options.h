@@ -1,8 +1,9 @@
 // akt/spawn_options.h — per-actor options given at spawn.
 //
-//   system.SpawnWith<Worker>("w", akt::SpawnOptions()
-//                                .WithMailbox(akt::MailboxSpec::Bounded(1024))
-//                                .WithSupervisor(akt::Supervisor().WithRetry(3, 5s)));
+//   akt::Result<akt::PID> w = system.SpawnWith<Worker>(
+//       "w", akt::SpawnOptions()
+//                .WithMailbox(akt::MailboxSpec::Bounded(1024))
+//                .WithSupervisor(akt::Supervisor().WithRetry(3, 5s)));
 #pragma once
 
 #include <cstddef>

@@ -11,7 +11,7 @@
 //       .WithAnyErrorDirective(akt::Directive::kRestart)
 //       .WithRetry(3, std::chrono::seconds(10))
 //       .WithBackoff(10ms, 1s);
-//   system.SpawnWith<Worker>("w1", akt::SpawnOptions().WithSupervisor(sup));
+//   akt::Result<akt::PID> w1 = system.SpawnWith<Worker>("w1", akt::SpawnOptions().WithSupervisor(sup));
 //
 // Rules are tried in the order they were added; the any-error rule last.
 // `Supervisor()` starts with the default rules (see its constructor); call

@@ -3,9 +3,9 @@
 //   akt::SystemOptions opts;
 //   opts.name = "shop";
 //   akt::ActorSystem system(opts);
-//   if (auto s = system.Start(); !s.ok()) return 1;
+//   if (auto s = system.Start(); !s.ok()) return s;
 //   akt::Result<akt::PID> orders = system.Spawn<OrderBook>("orders");
-//   system.SendAsync("orders", PlaceOrder{...}).IgnoreError();
+//   system.SendAsync("orders", PlaceOrder{"book", 1200}).IgnoreError();
 //   system.Stop().IgnoreError();  // children before parents, asks failed
 #pragma once
 

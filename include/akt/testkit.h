@@ -5,6 +5,7 @@
 // everything it receives, in order, and the test takes the messages out with
 // the Expect* calls, each with a deadline:
 //
+// doc-test: context=headers wrap=function
 //   akt::testkit::TestProbe probe(system);
 //   auto greeter = system.Spawn<Greeter>("greeter", probe.pid());
 //   greeter->Tell(Greet{"ada"}).IgnoreError();

@@ -24,6 +24,16 @@ it needs (it does not show when the Markdown is rendered):
     <!-- doc-test: skip reason="why no context can make it compile" -->
         Not compiled; the reason is reported. The last resort.
 
+Header files (*.h) are read the same way, with their examples written as
+comments: a run of `//   code` lines (three spaces after the slashes) that
+follows a blank `//` line is a block (a run that continues a sentence is
+prose, as in Markdown). Its annotation is a comment line just before it,
+`// doc-test: context=... wrap=...`; without one, a header block is compiled
+with context=headers wrap=status. `wrap=status` is like wrap=function, but
+the function returns akt::Status (an example may `return s;`); `wrap=class`
+puts the block in a class derived from the context's `DocActor` (for
+examples that are member functions of an actor: Receive, PreStart, ...).
+
 Every block is accounted for: the run fails when a block does not compile,
 when the compiler says anything at all (a warning is a failure), when a skip
 has no reason, or when an annotation is malformed or not followed by a cpp
@@ -55,6 +65,11 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`
 ANNOTATION = re.compile(r"^\s*<!--\s*doc-test:(?P<body>.*?)-->\s*$")
 ATTR = re.compile(r'\s*(?P<key>[A-Za-z][\w-]*)(?:=(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+)))?')
 KEYS = {"context", "wrap", "body-from", "skip", "reason"}
+WRAPS = {"function", "status", "class"}
+HEADER_CODE = re.compile(r"^\s*//   (?P<code>.*)$")
+HEADER_BLANK = re.compile(r"^\s*//\s*$")
+HEADER_ANNOTATION = re.compile(r"^\s*//\s*doc-test:(?P<body>.*)$")
+HEADER_DEFAULT = {"context": "headers", "wrap": "status"}
 
 
 class DocError(Exception):
@@ -96,16 +111,51 @@ def parse_attrs(text: str, where: str) -> dict[str, str]:
         raise DocError(f'{where}: a skip needs a reason: <!-- doc-test: skip reason="..." -->')
     if "reason" in attrs and "skip" not in attrs:
         raise DocError(f"{where}: reason= is for skip")
-    if "wrap" in attrs and attrs["wrap"] != "function":
-        raise DocError(f"{where}: wrap= takes only 'function', not {attrs['wrap']!r}")
+    if "wrap" in attrs and attrs["wrap"] not in WRAPS:
+        raise DocError(f"{where}: wrap= takes {', '.join(sorted(WRAPS))}, not {attrs['wrap']!r}")
     if "skip" in attrs and len(attrs) > 2:
         raise DocError(f"{where}: a skipped block takes no other keys")
     return attrs
 
 
+def extract_header(path: str, lines: list[str]) -> list[Block]:
+    """The comment examples of a C++ header (see the module docstring)."""
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        a = HEADER_ANNOTATION.match(lines[i])
+        starts = HEADER_CODE.match(lines[i]) and i > 0 and HEADER_BLANK.match(lines[i - 1])
+        if not a and not starts:
+            i += 1
+            continue
+        attrs, annotation_line = dict(HEADER_DEFAULT), 0
+        if a:
+            attrs = parse_attrs(a.group("body"), f"{path}:{i + 1}")
+            annotation_line = i + 1
+            i += 1
+            if i >= len(lines) or not HEADER_CODE.match(lines[i]):
+                raise DocError(f"{path}:{annotation_line}: doc-test annotation not followed by a `//   ` example")
+        start = i
+        code: list[str] = []
+        while i < len(lines):
+            m = HEADER_CODE.match(lines[i])
+            if m:
+                code.append(m.group("code"))
+            elif HEADER_BLANK.match(lines[i]) and i + 1 < len(lines) and HEADER_CODE.match(lines[i + 1]):
+                code.append("")
+            else:
+                break
+            i += 1
+        # Block.line is the line before the first code line (a fence's place).
+        blocks.append(Block(path, start, code, attrs, annotation_line))
+    return blocks
+
+
 def extract(root: str, path: str) -> list[Block]:
     with open(os.path.join(root, path), encoding="utf-8") as f:
         lines = f.read().splitlines()
+    if path.endswith(".h"):
+        return extract_header(path, lines)
     blocks: list[Block] = []
     pending: tuple[int, dict[str, str]] | None = None  # an annotation waiting for its block
     i = 0
@@ -181,6 +231,12 @@ def parts_of(block: Block, contexts_dir: str, root: str) -> Parts:
             includes += [f'#line {first + n} "{md}"', text]
             code[n] = ""
 
+    kind = block.attrs.get("wrap", "function")
+    if kind == "class":
+        body = [f"namespace doc {{ namespace block_{block.tag} {{",
+                "struct Block : ::doc::DocActor {",
+                f'#line {first} "{md}"'] + code + ["};", "}}  // namespace doc::block"]
+        return Parts(contexts, includes, body)
     split = 0 if wrap else len(code)
     if "body-from" in block.attrs:
         anchor = block.attrs["body-from"]
@@ -197,10 +253,11 @@ def parts_of(block: Block, contexts_dir: str, root: str) -> Parts:
         body += ["#pragma GCC diagnostic push",
                  '#pragma GCC diagnostic ignored "-Wunused-variable"',
                  '#pragma GCC diagnostic ignored "-Wunused-but-set-variable"',
+                 "[[maybe_unused]] akt::Status Body() {" if kind == "status" else
                  "[[maybe_unused]] void Body() {",
                  f'#line {first + split} "{md}"']
         body += code[split:]
-        body += ["}", "#pragma GCC diagnostic pop"]
+        body += ["return akt::Status();" if kind == "status" else "", "}", "#pragma GCC diagnostic pop"]
     body.append("}}  // namespace doc::block")
     return Parts(contexts, includes, body)
 
@@ -263,7 +320,7 @@ def main() -> int:
     try:
         blocks = [b for f in args.files for b in extract(root, f)]
         for f in args.files:
-            if not any(b.path == f for b in blocks):
+            if not f.endswith(".h") and not any(b.path == f for b in blocks):
                 raise DocError(f"{f}: no cpp blocks found (is the file right?)")
         parts = {b.where: parts_of(b, contexts_dir, root) for b in blocks if "skip" not in b.attrs}
     except DocError as e:
