@@ -31,7 +31,7 @@ class QueueLock {
           std::this_thread::yield();
           spins = 0;
         } else {
-          __builtin_ia32_pause();
+          CpuRelax();
         }
       }
     }
