@@ -28,4 +28,10 @@ Status ValidateActorName(std::string_view name) {
   return Status();
 }
 
+bool ValidSystemName(std::string_view name) {
+  return !name.empty() && name.size() <= 255 &&
+         name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789-_") == std::string_view::npos;
+}
+
 }  // namespace akt::internal

@@ -15,6 +15,9 @@ constexpr std::string_view kReservedPrefix = "akt.";
 // starting with the reserved "akt." prefix.
 Status ValidateActorName(std::string_view name);
 
+// 1..255 of [A-Za-z0-9_-]: an actor system's name (and a cluster's).
+bool ValidSystemName(std::string_view name);
+
 // `text` in single quotes, for error messages ('orders' ...). Appended, not
 // "'" + std::string(text): GCC 12 warns (-Wrestrict) on that once inlined.
 inline std::string Quoted(std::string_view text) {

@@ -65,9 +65,7 @@ SystemImpl::SystemImpl(ActorSystem* owner, SystemOptions options)
 SystemImpl::~SystemImpl() = default;
 
 Status SystemImpl::Start() {
-  if (options_.name.empty() || options_.name.size() > 255 ||
-      options_.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                      "0123456789-_") != std::string::npos) {
+  if (!ValidSystemName(options_.name)) {
     return InvalidArgumentError("actor system name '" + options_.name +
                                 "' must be 1..255 letters, digits, '-' or '_'");
   }

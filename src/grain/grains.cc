@@ -313,23 +313,14 @@ class GrainActor final : public Actor {
 
   Status PostStop(Context& ctx) override {
     if (activated_ && grain_) {
-      DeactivationReason reason = DeactivationReason::kStopping;
-      switch (cell_->passivation_cause()) {
-        case 1:
-          reason = DeactivationReason::kIdle;
-          break;
-        case 2:
-          reason = DeactivationReason::kEvicted;
-          break;
-        case 3:
-          reason = DeactivationReason::kRequested;
-          break;
-        case 4:
-          reason = DeactivationReason::kHandingOff;
-          break;
-        default:
-          break;
-      }
+      // The cell's passivation cause (0 none, 1 idle, 2 evicted, 3 asked,
+      // 4 handing off) as the grain's reason; none: the system is stopping.
+      static constexpr DeactivationReason kByCause[] = {
+          DeactivationReason::kStopping, DeactivationReason::kIdle, DeactivationReason::kEvicted,
+          DeactivationReason::kRequested, DeactivationReason::kHandingOff};
+      uint8_t cause = cell_->passivation_cause();
+      DeactivationReason reason = cause < std::size(kByCause) ? kByCause[cause]
+                                                              : DeactivationReason::kStopping;
       GrainActivation a(&ctx, &id_, cell_->system()->Now() + options_.activation_timeout, reason);
       Status s;
       try {
