@@ -100,8 +100,11 @@ class RemotingImpl final : public internal::RemoteHooks {
   const std::string& endpoint() const { return endpoint_; }
   uint16_t port() const { return port_; }
   Status RegisterKind(std::string kind, ActorFactory factory);
-  // A layer above remoting (the cluster) serves its own control requests.
+  // A layer above remoting (the cluster) serves its own control requests,
+  // and sends them: a one-way control request (a TELL to $remote), dropped
+  // when the node cannot be reached.
   Status RegisterControl(std::string type, ControlHandler handler);
+  void TellControl(const std::string& endpoint, const google::protobuf::Message& req);
   Result<PID> ActorOf(std::string_view address);
   // `from`: the node the address came from (a reply, a sender): a PID of
   // that node belongs to that incarnation.
@@ -197,9 +200,6 @@ class RemotingImpl final : public internal::RemoteHooks {
   ControlAnswer ServeTerminatedNotice(remote::Connection* c, const Message& m);
   ActorFactory FindKind(const std::string& kind);
   Status StartWatchRelay();
-  // A one-way control request (a TELL to $remote); dropped when the node
-  // cannot be reached.
-  void TellControl(const std::string& endpoint, const google::protobuf::Message& req);
   Result<Message> ControlCall(const std::string& endpoint, const google::protobuf::Message& req,
                               Duration timeout, NodeId* answered_by = nullptr);
   const std::string& SenderAddress(internal::ActorCell* cell);

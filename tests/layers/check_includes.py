@@ -3,7 +3,8 @@
 
 Layers, lowest first: core (src/core, src/pubsub, src/router, src/testkit and
 every public header but the ones below), grain (src/grain, akt/grain.h),
-remote (src/remote, akt/remote.h, akt/testing/sim.h, akt/remote/*.pb.h). akt/akt.h is the
+remote (src/remote, akt/remote.h, akt/testing/sim.h, akt/remote/*.pb.h), cluster
+(src/cluster, akt/cluster*.h, akt/cluster/*.pb.h). akt/akt.h is the
 umbrella header and may include anything. Prints every wrong-way include as
 file:line and exits 1; --self-test proves it catches one.
 """
@@ -12,13 +13,14 @@ import re
 import sys
 import tempfile
 
-RANK = {"core": 0, "grain": 1, "remote": 2}
+RANK = {"core": 0, "grain": 1, "remote": 2, "cluster": 3}
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 
-PUBLIC = {"akt/grain.h": "grain", "akt/remote.h": "remote", "akt/testing/sim.h": "remote"}
+PUBLIC = {"akt/grain.h": "grain", "akt/remote.h": "remote", "akt/testing/sim.h": "remote",
+          "akt/cluster.h": "cluster"}
 UMBRELLA = {"include/akt/akt.h"}
 SRC_LAYER = {"core": "core", "pubsub": "core", "router": "core", "testkit": "core",
-             "grain": "grain", "remote": "remote"}
+             "grain": "grain", "remote": "remote", "cluster": "cluster"}
 
 
 def layer_of_file(rel):
@@ -49,6 +51,8 @@ def layer_of_include(name, headers):
         return PUBLIC[name]
     if name.startswith("akt/remote/"):
         return "remote"
+    if name.startswith("akt/cluster"):
+        return "cluster"
     if name.startswith("akt/"):
         return "core"
     return headers.get(os.path.basename(name)) if "/" not in name else None

@@ -17,6 +17,7 @@
 #include "akt/testing/sim.h"
 #include "akt/testkit.h"
 #include "node_events.h"
+#include "sim_seeds.h"
 #include "remote_caller.h"
 #include "remote_actors.h"
 #include "remote_fixture.h"
@@ -31,29 +32,6 @@ using testing::SimOptions;
 const std::string kA = "127.0.0.1:7001";
 const std::string kB = "127.0.0.1:7002";
 const std::string kC = "127.0.0.1:7003";
-
-// Runs `scenario` for each seed; false from it (or a failed expectation)
-// stops the loop and names the seed.
-void ForEachSeed(uint64_t default_count, const std::function<void(uint64_t)>& scenario) {
-  uint64_t first = 1;
-  uint64_t count = default_count;
-  if (const char* one = std::getenv("AKT_SIM_SEED")) {
-    first = std::strtoull(one, nullptr, 10);
-    count = 1;
-  } else if (const char* n = std::getenv("AKT_SIM_SEEDS")) {
-    count = std::strtoull(n, nullptr, 10);
-  }
-  for (uint64_t seed = first; seed < first + count; ++seed) {
-    if (std::getenv("AKT_SIM_LOG") != nullptr) {
-      std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(seed));
-    }
-    scenario(seed);
-    if (::testing::Test::HasFailure()) {
-      ADD_FAILURE() << "failing seed " << seed << " (replay: AKT_SIM_SEED=" << seed << ")";
-      return;
-    }
-  }
-}
 
 // Records the Ping numbers told to it, per sender text, and every gap or
 // step back (a connection must keep the order of what one sender tells).

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <akt/akt.h>
+#include <akt/cluster.h>
 #include <akt/remote.h>
 #include <akt/testing/deterministic.h>
 #include <akt/testing/sim.h>
@@ -15,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>

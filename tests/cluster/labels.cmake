@@ -1,0 +1,10 @@
+# Included by CTest after the discovered cluster tests (see CMakeLists.txt).
+foreach(t IN LISTS akt_cluster_sim_tests)
+  set_tests_properties("${t}" PROPERTIES LABELS "cluster;sim")
+endforeach()
+foreach(t IN LISTS akt_cluster_process_tests)
+  set_tests_properties("${t}" PROPERTIES LABELS "cluster")
+endforeach()
+foreach(t IN LISTS akt_cluster_fault_tests)
+  set_tests_properties("${t}" PROPERTIES LABELS "cluster;fault")
+endforeach()
