@@ -10,7 +10,13 @@
 // event is appended to that file as a line:
 //   joined|left|down|leader <endpoint>#<incarnation> <version>
 //   state up|left|down
-// (a "leader" line with "-" when this node is no longer a member).
+// (a "leader" line with "-" when this node is no longer a member), and
+//   spawn <name> ok|<error code>
+// for each --spawn NAME (an "echo" actor spawned once the node is a member:
+// the name is claimed cluster-wide, so of several nodes spawning one name
+// exactly one gets "ok").
+//
+// Kinds other nodes can SpawnOn here: "echo" (replies with what it got).
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -23,13 +29,24 @@
 #include <string>
 #include <vector>
 
+#include "akt/actor.h"
 #include "akt/cluster.h"
+#include "akt/context.h"
 #include "akt/remote.h"
 #include "akt/system.h"
 
 namespace {
 
 int g_stop_pipe[2] = {-1, -1};
+
+// The demo kind: replies with what it was sent (any protobuf message both
+// nodes know, e.g. google.protobuf.StringValue).
+class Echo : public akt::Actor {
+ public:
+  void Receive(akt::ReceiveContext& ctx) override {
+    ctx.Reply(ctx.message().Clone()).IgnoreError();  // a tell has no one to answer
+  }
+};
 
 void OnSignal(int) {
   char c = 1;
@@ -60,7 +77,7 @@ int Usage(const char* why) {
                "usage: akt-node [--host H] [--port P] [--system NAME] [--cluster NAME]\n"
                "                [--provider static] --seeds H:P,H:P,... [--roles R,R]\n"
                "                [--min-members N] [--probe-interval-ms MS]\n"
-               "                [--probe-timeout-ms MS] [--events FILE]\n",
+               "                [--probe-timeout-ms MS] [--events FILE] [--spawn NAME]...\n",
                why);
   return 2;
 }
@@ -83,6 +100,7 @@ int main(int argc, char** argv) {
   std::string provider = "static";
   std::vector<std::string> seeds;
   std::string events_path;
+  std::vector<std::string> spawns;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (i + 1 >= argc) return Usage(("missing the value of " + flag).c_str());
@@ -114,6 +132,8 @@ int main(int argc, char** argv) {
       co.probe_timeout = std::chrono::milliseconds(n);
     } else if (flag == "--events") {
       events_path = v;
+    } else if (flag == "--spawn") {
+      spawns.push_back(v);
     } else {
       return Usage(("unknown flag " + flag).c_str());
     }
@@ -168,6 +188,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "akt-node: %s\n", remoting.status().ToString().c_str());
     return 1;
   }
+  akt::Status kind = (*remoting)->RegisterKind("echo", akt::Context::MakeFactory<Echo>());
+  if (!kind.ok()) {
+    std::fprintf(stderr, "akt-node: %s\n", kind.ToString().c_str());
+    return 1;
+  }
   akt::Result<akt::Cluster*> cluster = akt::Cluster::Join(system, co);
   if (!cluster.ok()) {
     std::fprintf(stderr, "akt-node: %s\n", cluster.status().ToString().c_str());
@@ -176,6 +201,15 @@ int main(int argc, char** argv) {
   line("self " + Key((*remoting)->self()));
   std::printf("PORT %u\n", static_cast<unsigned>((*remoting)->port()));
   std::fflush(stdout);
+  if (!spawns.empty()) {
+    akt::Status up = (*cluster)->WaitUp(std::chrono::seconds(30));
+    for (const std::string& name : spawns) {
+      akt::Result<akt::PID> pid =
+          up.ok() ? system.Spawn<Echo>(name) : akt::Result<akt::PID>(up);
+      line("spawn " + name + " " +
+           (pid.ok() ? std::string("ok") : std::string(akt::StatusCodeName(pid.status().code()))));
+    }
+  }
 
   // Until stdin closes (or reads garbage to its end) or a signal arrives.
   pollfd fds[2] = {{0, POLLIN, 0}, {g_stop_pipe[0], POLLIN, 0}};

@@ -124,6 +124,28 @@ struct ClusterOptions {
   // member that missed a step catches up), and re-announces itself to
   // discovery's endpoints outside the view (two halves started apart merge).
   Duration gossip_interval = std::chrono::seconds(1);
+  // How long Spawn / SpawnOn / ActorOf / SendAsync / SendSync wait for the
+  // directory (a name's owner that is being rebuilt after a membership
+  // change answers "ask again"); then kUnavailable.
+  Duration directory_timeout = std::chrono::seconds(5);
+};
+
+// Where Cluster::SpawnOn puts an actor, among the live members that have
+// the role asked for (all members when none).
+enum class Placement : uint8_t {
+  kRoundRobin,  // the next member in turn (per calling node)
+  kRandom,
+  kLocal,      // this node
+  kLeastLoad,  // the member with the fewest actors and grains (asked at the call)
+};
+
+struct SpawnOnOptions {
+  Placement placement = Placement::kRoundRobin;
+  std::string role;  // empty: any member
+  // Travel with the spawn: supervisor, passivation, stash, dependencies,
+  // the relocation flag.
+  RemoteSpawnOptions spawn;
+  Duration timeout = std::chrono::seconds(5);
 };
 
 enum class MemberState : uint8_t {
@@ -164,6 +186,17 @@ class Cluster {
   // StartLeave does not wait (state() says when it is kLeft).
   Status Leave(Duration timeout = std::chrono::seconds(5));
   void StartLeave();
+
+  // Spawns an actor of `kind` (registered with Remoting::RegisterKind on
+  // the chosen node) named `name`, unique in the cluster, on a member chosen
+  // by `options.placement` among those with `options.role`. Returns once the
+  // name is in the directory (found from every node) and the actor runs.
+  // kAlreadyExists: the name is taken in the cluster; kNotFound: no live
+  // member has the role, or the chosen one does not know the kind;
+  // kUnavailable / kTimeout: the directory or the node did not answer in
+  // options.timeout. Blocking; not from inside an actor.
+  Result<PID> SpawnOn(std::string_view kind, std::string_view name,
+                      const SpawnOnOptions& options = {});
 
   ~Cluster();
   Cluster(const Cluster&) = delete;

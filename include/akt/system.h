@@ -102,7 +102,9 @@ class ActorSystem {
   // characters of [A-Za-z0-9_.-], starting with a letter or digit; names
   // starting with "akt." are reserved. An empty name spawns an anonymous actor
   // (named "$<id>", not found by ActorOf). PreStart runs before this returns;
-  // its failure is returned as kActorFailed.
+  // its failure is returned as kActorFailed. In a cluster the name is
+  // claimed cluster-wide first: kAlreadyExists when another node holds it;
+  // Spawn returns once the record is in the cluster's directory.
   Result<PID> Spawn(std::string name, ActorFactory factory, SpawnOptions options = {});
   template <typename A, typename... Args>
   Result<PID> Spawn(std::string name, Args&&... args) {
@@ -114,7 +116,10 @@ class ActorSystem {
                  std::move(options));
   }
 
-  // The live actor with this name, or kNotFound.
+  // The live actor with this name, or kNotFound. In a cluster (akt/cluster.h)
+  // a top-level name is unique cluster-wide: one not on this node is looked
+  // up in the cluster's directory (one round trip, then cached; a blocking
+  // call, so from inside an actor only a cached name resolves).
   Result<PID> ActorOf(std::string_view name) const;
   // Tell by name. kNotFound (and a dead letter) when no such actor.
   Status SendAsync(std::string_view name, Message msg);

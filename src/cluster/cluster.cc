@@ -3,15 +3,18 @@
 // behind an actor turn), and the static and in-process providers.
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <cinttypes>
 #include <cstdio>
 #include <set>
 
+#include "akt/cluster/directory.pb.h"
 #include "akt/remote/control.pb.h"
 #include "actor_cell.h"
 #include "akt/system.h"
 #include "cluster_impl.h"
 #include "cycle_clock.h"
+#include "directory.h"
 #include "internal/access.h"
 #include "membership.h"
 #include "names.h"
@@ -132,7 +135,8 @@ std::shared_ptr<MembershipProvider> InProcessProvider(std::shared_ptr<InProcessR
 // ---- the service ----
 
 ClusterImpl::ClusterImpl(ActorSystem& system, RemotingImpl* remoting, ClusterOptions options)
-    : system_(system), remoting_(remoting), options_(std::move(options)), facade_(this) {
+    : system_(system), remoting_(remoting), options_(std::move(options)), facade_(this),
+      directory_(std::make_unique<Directory>(this)) {
   self_.node = remoting->self_node();
   self_.roles = options_.roles;
 }
@@ -172,6 +176,54 @@ Status ClusterImpl::Start() {
     });
     if (!s.ok()) return s;
   }
+  // The directory's requests are answered on the I/O thread that reads them.
+  auto serve = [this](const google::protobuf::Descriptor* d, auto fn) {
+    return remoting_->RegisterControl(d->full_name(), [this, fn](remote::Connection* conn,
+                                                                 const Message& m) {
+      return fn(this, conn, m);
+    });
+  };
+  auto ack = [] { return ControlAnswer(std::make_unique<remote::Ack>()); };
+  s = serve(pb::NameClaim::descriptor(), [](ClusterImpl* c, remote::Connection*, const Message& m) {
+    auto out = std::make_unique<pb::NameClaimReply>();
+    c->directory_->ServeClaim(*m.As<pb::NameClaim>(), out.get());
+    return ControlAnswer(std::move(out));
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::NameLookup::descriptor(), [](ClusterImpl* c, remote::Connection* conn,
+                                             const Message& m) {
+    auto out = std::make_unique<pb::NameLookupReply>();
+    c->directory_->ServeLookup(*m.As<pb::NameLookup>(), conn->peer_node().endpoint, out.get());
+    return ControlAnswer(std::move(out));
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::NameRelease::descriptor(), [ack](ClusterImpl* c, remote::Connection*, const Message& m) {
+    c->directory_->ServeRelease(*m.As<pb::NameRelease>());
+    return ack();
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::NameRecords::descriptor(), [ack](ClusterImpl* c, remote::Connection*, const Message& m) {
+    c->directory_->ServeRecords(*m.As<pb::NameRecords>());
+    return ack();
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::NameGone::descriptor(), [ack](ClusterImpl* c, remote::Connection*, const Message& m) {
+    c->directory_->ServeGone(*m.As<pb::NameGone>());
+    return ack();
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::NameReserve::descriptor(), [ack](ClusterImpl* c, remote::Connection*, const Message& m) {
+    c->directory_->Reserve(m.As<pb::NameReserve>()->name());
+    return ack();
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::LoadQuery::descriptor(), [](ClusterImpl* c, remote::Connection*, const Message&) {
+    auto out = std::make_unique<pb::LoadReply>();
+    out->set_actors(c->system_.ActorCount());
+    out->set_grains(c->system_.ActiveGrains().size());
+    return ControlAnswer(std::move(out));
+  });
+  if (!s.ok()) return s;
   // Stopping the system is a graceful leave first.
   ClusterImpl* self = this;
   return system_.AddShutdownHook(
@@ -196,7 +248,98 @@ void ClusterImpl::Publish(MemberState state, const View& view) {
     state_ = state;
     view_ = view;
   }
+  directory_->OnView(view, state);
   cv_.notify_all();
+}
+
+Status ClusterImpl::ClaimName(const std::string& name) { return directory_->Claim(name); }
+void ClusterImpl::ReleaseName(const std::string& name) { directory_->Release(name); }
+Result<PID> ClusterImpl::ResolveName(std::string_view name) {
+  return directory_->Resolve(name, options_.directory_timeout);
+}
+
+Result<PID> ClusterImpl::SpawnOn(std::string_view kind, std::string_view name,
+                                 const SpawnOnOptions& o) {
+  if (internal::InActorTurn()) {
+    return FailedPreconditionError("Cluster::SpawnOn blocks: call it from outside an actor turn");
+  }
+  if (Status valid = internal::ValidateActorName(name); !valid.ok()) return valid;
+  View v = view();
+  std::vector<const Member*> candidates;
+  for (const Member& m : v.members) {
+    if (o.role.empty() || m.HasRole(o.role)) candidates.push_back(&m);
+  }
+  if (state() != MemberState::kUp) {
+    return UnavailableError("Cluster::SpawnOn: this node is not a cluster member (" +
+                            std::string(MemberStateName(state())) + ")");
+  }
+  if (candidates.empty()) {
+    return NotFoundError("Cluster::SpawnOn: no live member has the role " + internal::Quoted(o.role));
+  }
+  const Member* target = nullptr;
+  switch (o.placement) {
+    case Placement::kLocal:
+      for (const Member* m : candidates) {
+        if (m->node == self_.node) target = m;
+      }
+      if (target == nullptr) {
+        return NotFoundError("Cluster::SpawnOn: placement Local, but this node lacks the role " +
+                             internal::Quoted(o.role));
+      }
+      break;
+    case Placement::kRandom: {
+      thread_local std::mt19937_64 rng(std::random_device{}());
+      target = candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(rng)];
+      break;
+    }
+    case Placement::kLeastLoad: {
+      uint64_t best = UINT64_MAX;
+      for (const Member* m : candidates) {
+        uint64_t load = UINT64_MAX;
+        if (m->node == self_.node) {
+          load = system_.ActorCount() + system_.ActiveGrains().size();
+        } else {
+          Result<Message> r = remoting_->ControlCall(m->node.endpoint, pb::LoadQuery(), o.timeout);
+          if (const auto* rep = r.ok() ? r->As<pb::LoadReply>() : nullptr) {
+            load = rep->actors() + rep->grains();
+          }
+        }
+        if (target == nullptr || load < best) {
+          target = m;
+          best = load;
+        }
+      }
+      break;
+    }
+    case Placement::kRoundRobin:
+      target = candidates[round_robin_.fetch_add(1, std::memory_order_relaxed) % candidates.size()];
+      break;
+  }
+  NodeId where = target->node;
+  std::string n(name);
+  Status claimed = directory_->ClaimFor(n, where, o.timeout);
+  if (!claimed.ok()) return claimed;
+  pb::NameReserve reserve;
+  reserve.set_name(n);
+  if (where == self_.node) {
+    directory_->Reserve(n);
+  } else {
+    remoting_->TellControl(where.endpoint, reserve);  // before the spawn, on the same connection
+  }
+  Result<PID> pid = remoting_->SpawnRemote(where.endpoint, name, kind, o.spawn, o.timeout);
+  if (!pid.ok()) {
+    // Undo the claim (and the reservation, if it is still there).
+    pb::NameRelease undo;
+    undo.set_name(n);
+    ToProto(where, undo.mutable_holder());
+    View now = view();
+    directory_->Unreserve(n);
+    for (const Member& m : now.members) {
+      if (m.node != self_.node) remoting_->TellControl(m.node.endpoint, undo);
+    }
+    directory_->ServeRelease(undo);
+  }
+  return pid;
 }
 
 MemberState ClusterImpl::state() const {
@@ -354,5 +497,10 @@ Status Cluster::Leave(Duration timeout) {
 }
 
 void Cluster::StartLeave() { impl_->StartLeave(); }
+
+Result<PID> Cluster::SpawnOn(std::string_view kind, std::string_view name,
+                             const SpawnOnOptions& options) {
+  return impl_->SpawnOn(kind, name, options);
+}
 
 }  // namespace akt

@@ -3,6 +3,7 @@
 // handlers remoting calls on its I/O threads.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "akt/cluster.h"
 #include "akt/pid.h"
 #include "services.h"
+#include "system_impl.h"
 
 namespace akt {
 
@@ -40,7 +42,9 @@ struct View {
 // Hash of a node's identity (the founder of a cluster is compared by it).
 uint64_t NodeHash(const NodeId& node);
 
-class ClusterImpl final : public internal::Service {
+class Directory;
+
+class ClusterImpl final : public internal::NameHooks {
  public:
   ClusterImpl(ActorSystem& system, RemotingImpl* remoting, ClusterOptions options);
   ~ClusterImpl() override;
@@ -71,6 +75,13 @@ class ClusterImpl final : public internal::Service {
 
   void OnActorsStopped() override;
 
+  // NameHooks (the directory of top-level names, directory.cc).
+  Status ClaimName(const std::string& name) override;
+  void ReleaseName(const std::string& name) override;
+  Result<PID> ResolveName(std::string_view name) override;
+  Directory& directory() { return *directory_; }
+  Result<PID> SpawnOn(std::string_view kind, std::string_view name, const SpawnOnOptions& o);
+
  private:
   ActorSystem& system_;
   RemotingImpl* remoting_;
@@ -78,6 +89,8 @@ class ClusterImpl final : public internal::Service {
   Member self_;
   Cluster facade_;
   PID actor_;
+  std::unique_ptr<Directory> directory_;
+  std::atomic<uint64_t> round_robin_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -23,10 +23,12 @@ Result<PID> ActorSystem::Spawn(std::string name, ActorFactory factory, SpawnOpti
   return impl_->Spawn(nullptr, std::move(name), std::move(factory), options);
 }
 
-Result<PID> ActorSystem::ActorOf(std::string_view name) const { return impl_->Lookup(name); }
+Result<PID> ActorSystem::ActorOf(std::string_view name) const {
+  return impl_->LookupAnywhere(name);
+}
 
 Status ActorSystem::SendAsync(std::string_view name, Message msg) {
-  Result<PID> pid = impl_->Lookup(name);
+  Result<PID> pid = impl_->LookupAnywhere(name);
   if (!pid.ok()) {
     internal::Envelope* e = internal::NewEnvelope();
     e->msg = std::move(msg);
@@ -37,7 +39,7 @@ Status ActorSystem::SendAsync(std::string_view name, Message msg) {
 }
 
 Result<Message> ActorSystem::SendSync(std::string_view name, Message msg, Duration timeout) {
-  Result<PID> pid = impl_->Lookup(name);
+  Result<PID> pid = impl_->LookupAnywhere(name);
   if (!pid.ok()) {
     internal::Envelope* e = internal::NewEnvelope();
     e->msg = std::move(msg);

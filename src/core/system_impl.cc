@@ -396,6 +396,16 @@ Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory 
       return AlreadyExistsError("an actor named " + taken + " already exists");
     }
   }
+  // A top-level name is the cluster's too: claimed before the actor starts.
+  NameHooks* cluster = named && validate_name && parent == root_ ? name_hooks() : nullptr;
+  if (cluster != nullptr) {
+    if (Status claimed = cluster->ClaimName(cell->name()); !claimed.ok()) {
+      Unregister(cell, /*release=*/false);
+      cell->life_.store(ActorCell::Life::kTerminated);
+      cell->self_ = PID();
+      return claimed;
+    }
+  }
   if (!parent->AttachChild(cell)) {
     Unregister(cell);
     cell->life_.store(ActorCell::Life::kTerminated);
@@ -417,12 +427,31 @@ Result<PID> SystemImpl::Spawn(ActorCell* parent, std::string name, ActorFactory 
   return pid;
 }
 
-void SystemImpl::Unregister(ActorCell* cell) {
+void SystemImpl::Unregister(ActorCell* cell, bool release) {
   if (cell == root_ || cell->name().empty() || cell->name()[0] == '$') return;
-  Shard& shard = ShardFor(cell->name());
-  std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.names.find(cell->name());
-  if (it != shard.names.end() && it->second == cell) shard.names.erase(it);
+  bool erased = false;
+  {
+    Shard& shard = ShardFor(cell->name());
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto it = shard.names.find(cell->name());
+    if (it != shard.names.end() && it->second == cell) {
+      shard.names.erase(it);
+      erased = true;
+    }
+  }
+  // Only the holder of the name releases it (the cluster ignores names it
+  // never claimed: children, internal names).
+  if (erased && release && cell->parent() == root_) {
+    if (NameHooks* cluster = name_hooks()) cluster->ReleaseName(cell->name());
+  }
+}
+
+Result<PID> SystemImpl::LookupAnywhere(std::string_view name) const {
+  Result<PID> here = Lookup(name);
+  if (here.ok()) return here;
+  NameHooks* cluster = name_hooks();
+  if (cluster == nullptr) return here;
+  return cluster->ResolveName(name);
 }
 
 Result<PID> SystemImpl::Lookup(std::string_view name) const {

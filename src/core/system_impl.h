@@ -44,6 +44,22 @@ class RemoteHooks : public Service {
   virtual void BeforeInvoke(const EnvelopeMeta* meta) = 0;
 };
 
+// What core needs of the cluster layer (src/cluster): the service in the
+// kCluster slot. A top-level actor's name (ActorSystem::Spawn, a remote
+// spawn) is claimed cluster-wide before the actor starts and released when
+// it is gone; a name not found on this node is resolved across the cluster.
+class NameHooks : public Service {
+ public:
+  // Blocks until the cluster's record of `name` (for this node) is in
+  // place: ok, kAlreadyExists (another node holds it) or why not.
+  virtual Status ClaimName(const std::string& name) = 0;
+  // The local actor named `name` is gone (or its spawn failed); does not block.
+  virtual void ReleaseName(const std::string& name) = 0;
+  // The actor named `name` elsewhere in the cluster (blocks for a lookup
+  // unless cached), or kNotFound.
+  virtual Result<PID> ResolveName(std::string_view name) = 0;
+};
+
 class SystemImpl {
  public:
   enum class State { kNew, kRunning, kStopping, kStopped };
@@ -67,7 +83,9 @@ class SystemImpl {
   Result<PID> Spawn(ActorCell* parent, std::string name, ActorFactory factory,
                     const SpawnOptions& options, bool validate_name = true);
   Result<PID> Lookup(std::string_view name) const;
-  void Unregister(ActorCell* cell);
+  // `release`: tell the cluster the name is free (false when the claim
+  // itself failed).
+  void Unregister(ActorCell* cell, bool release = true);
 
   Result<Message> Ask(ActorCell* target, Message msg, Duration timeout);
   // What every blocking call from a plain thread shares (Ask, AskGrain, a
@@ -162,6 +180,11 @@ class SystemImpl {
   // The layers above core (grains, remoting, ...), one slot each.
   ServiceRegistry& services() { return services_; }
   const ServiceRegistry& services() const { return services_; }
+
+  // The cluster's naming (null: not in a cluster).
+  NameHooks* name_hooks() const { return services_.Get<NameHooks>(ServiceSlot::kCluster); }
+  // The actor named `name` here, or else in the cluster.
+  Result<PID> LookupAnywhere(std::string_view name) const;
 
   // Remoting (null: this system has none).
   Status SetRemoteHooks(std::shared_ptr<RemoteHooks> hooks);

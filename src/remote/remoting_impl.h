@@ -105,6 +105,9 @@ class RemotingImpl final : public internal::RemoteHooks {
   // when the node cannot be reached.
   Status RegisterControl(std::string type, ControlHandler handler);
   void TellControl(const std::string& endpoint, const google::protobuf::Message& req);
+  // A control request (an ASK to $remote), blocking until its answer.
+  Result<Message> ControlCall(const std::string& endpoint, const google::protobuf::Message& req,
+                              Duration timeout, NodeId* answered_by = nullptr);
   Result<PID> ActorOf(std::string_view address);
   // `from`: the node the address came from (a reply, a sender): a PID of
   // that node belongs to that incarnation.
@@ -200,8 +203,6 @@ class RemotingImpl final : public internal::RemoteHooks {
   ControlAnswer ServeTerminatedNotice(remote::Connection* c, const Message& m);
   ActorFactory FindKind(const std::string& kind);
   Status StartWatchRelay();
-  Result<Message> ControlCall(const std::string& endpoint, const google::protobuf::Message& req,
-                              Duration timeout, NodeId* answered_by = nullptr);
   const std::string& SenderAddress(internal::ActorCell* cell);
 
   ActorSystem& system_;

@@ -26,14 +26,14 @@ using Clock = std::chrono::steady_clock;
 class NodeProc {
  public:
   NodeProc(const std::string& host, uint16_t port, const std::vector<std::string>& seeds,
-           int min_members, const std::string& events)
+           int min_members, const std::string& events, std::vector<std::string> extra = {})
       : endpoint_(host + ":" + std::to_string(port)), events_(events) {
     std::string list;
     for (const std::string& s : seeds) list += (list.empty() ? "" : ",") + s;
-    child_ = std::make_unique<support::PortChild>(
-        AKT_NODE, std::vector<std::string>{"--host", host, "--port", std::to_string(port),
-                                           "--seeds", list, "--min-members",
-                                           std::to_string(min_members), "--events", events});
+    std::vector<std::string> args{"--host", host, "--port", std::to_string(port), "--seeds", list,
+                                  "--min-members", std::to_string(min_members), "--events", events};
+    args.insert(args.end(), extra.begin(), extra.end());
+    child_ = std::make_unique<support::PortChild>(AKT_NODE, args);
   }
   bool started() const { return child_->port() != 0; }
   const std::string& endpoint() const { return endpoint_; }
@@ -96,9 +96,10 @@ class ClusterProcesses : public ::testing::Test {
     for (int i = 0; i < n; ++i) out.push_back(Host(i) + ":" + std::to_string(port_));
     return out;
   }
-  NodeProc& Start(int i, int n, int min_members) {
+  NodeProc& Start(int i, int n, int min_members, std::vector<std::string> extra = {}) {
     std::string events = dir_ + "/n" + std::to_string(i) + "-" + std::to_string(starts_++) + ".events";
-    nodes_[i] = std::make_unique<NodeProc>(Host(i), port_, Seeds(n), min_members, events);
+    nodes_[i] = std::make_unique<NodeProc>(Host(i), port_, Seeds(n), min_members, events,
+                                           std::move(extra));
     return *nodes_[i];
   }
   // Every live node in `which` has `line` in its events.
@@ -181,6 +182,27 @@ TEST_F(ClusterProcesses, AProcessRestartedAtItsAddressJoinsAsANewStart) {
   ASSERT_NE(fresh, old);
   EXPECT_TRUE(WaitFor([&] { return AllSaw({0, 1}, "joined " + fresh); }, 10s));
   EXPECT_TRUE(AllSaw({0, 1}, "down " + old)) << "the old start is still a member";
+}
+
+TEST_F(ClusterProcesses, ANameSpawnedByEveryProcessAtOnceExistsOnceInTheCluster) {
+  // Each node spawns "race-<k>" as soon as it is a member: they race.
+  std::vector<std::string> extra;
+  for (int k = 0; k < 5; ++k) {
+    extra.push_back("--spawn");
+    extra.push_back("race-" + std::to_string(k));
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Start(i, 3, 3, extra).started());
+  for (int k = 0; k < 5; ++k) {
+    std::string name = "spawn race-" + std::to_string(k) + " ";
+    ASSERT_TRUE(WaitFor([&] { return AllSaw({0, 1, 2}, name); }, 15s)) << name;
+    int ok = 0, taken = 0;
+    for (int i = 0; i < 3; ++i) {
+      ok += nodes_[i]->Count(name + "ok");
+      taken += nodes_[i]->Count(name + "ALREADY_EXISTS");
+    }
+    EXPECT_EQ(ok, 1) << name << "succeeded on " << ok << " nodes";
+    EXPECT_EQ(taken, 2) << name;
+  }
 }
 
 }  // namespace

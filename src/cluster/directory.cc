@@ -1,0 +1,426 @@
+// The cluster directory of top-level actor names: rendezvous-hash owners,
+// claims arbitrated by the owner, records rebuilt from the holders after
+// every view change, lookups cached per node.
+#include "directory.h"
+
+#include <algorithm>
+
+#include "actor_cell.h"
+#include "akt/cluster/directory.pb.h"
+#include "akt/system.h"
+#include "connection.h"
+#include "internal/access.h"
+#include "membership.h"
+#include "names.h"
+#include "remoting_impl.h"
+#include "reply_slot.h"
+#include "system_impl.h"
+
+namespace akt {
+
+namespace pb = akt::cluster;
+
+namespace {
+
+uint64_t Mix(uint64_t h) {  // splitmix64's finaliser
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+uint64_t Fnv(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+std::string Address(const NodeId& holder, std::string_view name) {
+  return "akt://" + holder.system + "@" + holder.endpoint + "/" + std::string(name);
+}
+
+}  // namespace
+
+const Member* Directory::OwnerLocked(std::string_view name) const {
+  if (!member_) return nullptr;
+  uint64_t hn = Fnv(name);
+  const Member* best = nullptr;
+  uint64_t best_score = 0;
+  for (const Member& m : view_.members) {
+    uint64_t score = Mix(hn ^ NodeHash(m.node));
+    if (best == nullptr || score > best_score) {
+      best = &m;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+bool Directory::SyncedLocked() const {
+  for (const Member& m : view_.members) {
+    if (synced_from_.count(MemberKey(m.node)) == 0) return false;
+  }
+  return true;
+}
+
+void Directory::ApplyRecordsLocked(const NodeId& from, const std::vector<std::string>& names) {
+  const NodeId& me = c_->self().node;
+  for (const std::string& name : names) {
+    const Member* owner = OwnerLocked(name);
+    if (owner == nullptr || owner->node != me) continue;
+    auto [it, fresh] = owned_.try_emplace(name);
+    // Claims are arbitrated, so two live holders cannot both have been
+    // granted a name; a record of a departed holder gives way.
+    if (fresh || view_.Find(it->second.holder) == nullptr) it->second.holder = from;
+  }
+}
+
+void Directory::OnView(const View& view, MemberState state) {
+  const NodeId& me = c_->self().node;
+  std::vector<std::pair<std::string, pb::NameRecords>> sends;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    view_ = view;
+    member_ = state == MemberState::kUp || state == MemberState::kLeaving;
+    cache_.clear();  // any member may have gone; the next lookup asks again
+    if (!member_) {
+      owned_.clear();
+      synced_from_.clear();
+      return;
+    }
+    for (auto it = owned_.begin(); it != owned_.end();) {
+      const Member* owner = OwnerLocked(it->first);
+      bool keep = owner != nullptr && owner->node == me && view_.Find(it->second.holder) != nullptr;
+      it = keep ? std::next(it) : owned_.erase(it);
+    }
+    synced_from_.clear();
+    synced_from_.insert(MemberKey(me));
+    std::pair<uint64_t, uint64_t> now{view_.term, view_.version};
+    for (auto it = early_.begin(); it != early_.end();) {
+      if (it->first == now) {
+        for (auto& [key, names] : it->second) {
+          // key is "endpoint#incarnation"; the holder is found in the view.
+          for (const Member& m : view_.members) {
+            if (MemberKey(m.node) == key) {
+              ApplyRecordsLocked(m.node, names);
+              synced_from_.insert(key);
+            }
+          }
+        }
+      }
+      it = it->first <= now ? early_.erase(it) : std::next(it);
+    }
+    std::map<std::string, pb::NameRecords> per_member;
+    for (const Member& m : view_.members) {
+      if (m.node == me) continue;
+      pb::NameRecords& r = per_member[MemberKey(m.node)];
+      ToProto(me, r.mutable_from());
+      r.set_view_version(view_.version);
+      r.set_view_term(view_.term);
+    }
+    for (const std::string& name : held_) {
+      const Member* owner = OwnerLocked(name);
+      if (owner == nullptr) continue;
+      if (owner->node == me) {
+        owned_[name].holder = me;
+      } else {
+        per_member[MemberKey(owner->node)].add_names(name);
+      }
+    }
+    for (const Member& m : view_.members) {
+      if (m.node == me) continue;
+      sends.emplace_back(m.node.endpoint, std::move(per_member[MemberKey(m.node)]));
+    }
+  }
+  for (auto& [endpoint, records] : sends) c_->remoting()->TellControl(endpoint, records);
+}
+
+void Directory::Pause(Duration d) {
+  internal::SystemImpl& sys = internal::ImplOf(c_->system());
+  // Nobody answers: the call waits `d` (a deterministic system runs meanwhile).
+  (void)sys.BlockingCall("a pause", "", "", d, Duration::zero(),
+                         [](internal::ReplySlot* slot) { slot->Release(); });
+}
+
+Status Directory::Claim(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reserved_.erase(name) != 0) {  // SpawnOn claimed it for this node
+      held_.insert(name);
+      return Status();
+    }
+  }
+  if (remote::IoLoop::OnLoopThread()) {
+    return UnavailableError("a cluster name cannot be claimed on a remoting I/O thread: spawn " +
+                            internal::Quoted(name) + " on another node with Cluster::SpawnOn");
+  }
+  return ClaimFor(name, c_->self().node, c_->options().directory_timeout);
+}
+
+void Directory::Reserve(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reserved_.insert(name);
+}
+
+void Directory::Unreserve(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reserved_.erase(name);
+}
+
+Status Directory::ClaimFor(const std::string& name, const NodeId& holder, Duration timeout) {
+  if (internal::InActorTurn()) {
+    return FailedPreconditionError("claiming the cluster name " + internal::Quoted(name) +
+                                   " blocks: spawn it from outside an actor turn");
+  }
+  internal::SystemImpl& sys = internal::ImplOf(c_->system());
+  TimePoint deadline = sys.Now() + timeout;
+  Duration backoff = std::chrono::milliseconds(2);
+  pb::NameClaim req;
+  req.set_name(name);
+  ToProto(holder, req.mutable_holder());
+  std::string why = "no member of the cluster answered";
+  for (;;) {
+    std::string owner_endpoint;
+    bool here = false;
+    uint64_t version = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const Member* owner = OwnerLocked(name);
+      if (owner != nullptr) {
+        owner_endpoint = owner->node.endpoint;
+        here = owner->node == c_->self().node;
+        version = view_.version;
+      } else {
+        why = "this node is not a cluster member";
+      }
+    }
+    if (!owner_endpoint.empty()) {
+      pb::NameClaimReply reply;
+      bool answered = true;
+      if (here) {
+        ServeClaim(req, &reply);
+      } else {
+        Duration left = deadline - sys.Now();
+        Result<Message> r = c_->remoting()->ControlCall(
+            owner_endpoint, req, std::max<Duration>(std::min<Duration>(left, std::chrono::seconds(1)),
+                                                    std::chrono::milliseconds(1)));
+        const auto* rep = r.ok() ? r->As<pb::NameClaimReply>() : nullptr;
+        if (rep != nullptr) {
+          reply = *rep;
+        } else {
+          answered = false;
+          why = r.ok() ? "an unexpected answer" : r.status().message();
+        }
+      }
+      if (answered && reply.status() == pb::NameClaimReply::GRANTED) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (holder == c_->self().node) held_.insert(name);
+        if (view_.version == version) return Status();
+        // The view moved while asking: the record must be at the new owner.
+        why = "the view changed";
+        continue;
+      }
+      if (answered && reply.status() == pb::NameClaimReply::TAKEN) {
+        return AlreadyExistsError("an actor named " + internal::Quoted(name) +
+                                  " exists in the cluster, on " + reply.holder().endpoint());
+      }
+      if (answered) why = reply.why();
+    }
+    if (sys.Now() >= deadline) {
+      return UnavailableError("the cluster could not record the name " + internal::Quoted(name) +
+                              ": " + why);
+    }
+    Pause(backoff);
+    backoff = std::min<Duration>(backoff * 2, std::chrono::milliseconds(100));
+  }
+}
+
+void Directory::Release(const std::string& name) {
+  std::string owner_endpoint;
+  bool here = false;
+  pb::NameRelease req;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (held_.erase(name) == 0) return;  // not a cluster name of ours
+    const Member* owner = OwnerLocked(name);
+    if (owner == nullptr) return;
+    owner_endpoint = owner->node.endpoint;
+    here = owner->node == c_->self().node;
+  }
+  req.set_name(name);
+  ToProto(c_->self().node, req.mutable_holder());
+  if (here) {
+    ServeRelease(req);
+  } else {
+    c_->remoting()->TellControl(owner_endpoint, req);
+  }
+}
+
+Result<PID> Directory::Resolve(std::string_view name, Duration timeout) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(std::string(name));
+    if (it != cache_.end()) return it->second.first;
+  }
+  internal::SystemImpl& sys = internal::ImplOf(c_->system());
+  TimePoint deadline = sys.Now() + timeout;
+  Duration backoff = std::chrono::milliseconds(2);
+  pb::NameLookup req;
+  req.set_name(std::string(name));
+  std::string why = "this node is not a cluster member";
+  const NodeId& me = c_->self().node;
+  for (;;) {
+    std::string owner_endpoint;
+    bool here = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (const Member* owner = OwnerLocked(name)) {
+        owner_endpoint = owner->node.endpoint;
+        here = owner->node == me;
+      }
+    }
+    if (!owner_endpoint.empty()) {
+      pb::NameLookupReply reply;
+      bool answered = true;
+      if (here) {
+        ServeLookup(req, me.endpoint, &reply);
+      } else if (internal::InActorTurn()) {
+        return FailedPreconditionError(
+            "looking up " + internal::Quoted(name) +
+            " in the cluster blocks: from inside an actor only a cached name resolves");
+      } else {
+        Duration left = deadline - sys.Now();
+        Result<Message> r = c_->remoting()->ControlCall(
+            owner_endpoint, req, std::max<Duration>(std::min<Duration>(left, std::chrono::seconds(1)),
+                                                    std::chrono::milliseconds(1)));
+        const auto* rep = r.ok() ? r->As<pb::NameLookupReply>() : nullptr;
+        if (rep != nullptr) {
+          reply = *rep;
+        } else {
+          answered = false;
+          why = r.ok() ? "an unexpected answer" : r.status().message();
+        }
+      }
+      if (answered && reply.status() == pb::NameLookupReply::FOUND) {
+        NodeId holder = FromProto(reply.holder());
+        if (holder == me) return sys.Lookup(name);  // gone since: not found
+        Result<PID> pid = c_->remoting()->ActorOf(Address(holder, name));
+        if (!pid.ok()) return pid;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (member_ && view_.Find(holder) != nullptr) cache_[std::string(name)] = {*pid, holder};
+        return pid;
+      }
+      if (answered && reply.status() == pb::NameLookupReply::NOT_FOUND) {
+        return NotFoundError("no actor named " + std::string(name) + " in the cluster");
+      }
+      if (answered) why = "the directory is being rebuilt after a membership change";
+    }
+    if (sys.Now() >= deadline || internal::InActorTurn()) {
+      return UnavailableError("could not look up " + internal::Quoted(name) +
+                              " in the cluster: " + why);
+    }
+    Pause(backoff);
+    backoff = std::min<Duration>(backoff * 2, std::chrono::milliseconds(100));
+  }
+}
+
+void Directory::ServeClaim(const pb::NameClaim& req, pb::NameClaimReply* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const NodeId& me = c_->self().node;
+  const Member* owner = OwnerLocked(req.name());
+  if (owner == nullptr || owner->node != me) {
+    out->set_status(pb::NameClaimReply::RETRY);
+    out->set_why("not the owner of the name in view " + std::to_string(view_.version));
+    return;
+  }
+  NodeId holder = FromProto(req.holder());
+  if (view_.Find(holder) == nullptr) {
+    out->set_status(pb::NameClaimReply::RETRY);
+    out->set_why("the holder is not a member in view " + std::to_string(view_.version));
+    return;
+  }
+  if (!SyncedLocked()) {
+    out->set_status(pb::NameClaimReply::RETRY);
+    out->set_why("the directory is being rebuilt after a membership change");
+    return;
+  }
+  auto [it, fresh] = owned_.try_emplace(req.name());
+  if (!fresh && it->second.holder != holder && view_.Find(it->second.holder) != nullptr) {
+    out->set_status(pb::NameClaimReply::TAKEN);
+    ToProto(it->second.holder, out->mutable_holder());
+    return;
+  }
+  it->second.holder = holder;
+  out->set_status(pb::NameClaimReply::GRANTED);
+  ToProto(holder, out->mutable_holder());
+}
+
+void Directory::ServeLookup(const pb::NameLookup& req, const std::string& from_endpoint,
+                            pb::NameLookupReply* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Member* owner = OwnerLocked(req.name());
+  if (owner == nullptr || owner->node != c_->self().node) {
+    out->set_status(pb::NameLookupReply::RETRY);
+    return;
+  }
+  auto it = owned_.find(req.name());
+  if (it != owned_.end() && view_.Find(it->second.holder) != nullptr) {
+    out->set_status(pb::NameLookupReply::FOUND);
+    ToProto(it->second.holder, out->mutable_holder());
+    if (from_endpoint != it->second.holder.endpoint) it->second.lookers.insert(from_endpoint);
+    return;
+  }
+  out->set_status(SyncedLocked() ? pb::NameLookupReply::NOT_FOUND : pb::NameLookupReply::RETRY);
+}
+
+void Directory::ServeRelease(const pb::NameRelease& req) {
+  std::vector<std::string> tell;
+  pb::NameGone gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (FromProto(req.holder()) == c_->self().node) reserved_.erase(req.name());
+    auto it = owned_.find(req.name());
+    if (it == owned_.end() || it->second.holder != FromProto(req.holder())) return;
+    tell.assign(it->second.lookers.begin(), it->second.lookers.end());
+    owned_.erase(it);
+  }
+  gone.set_name(req.name());
+  *gone.mutable_holder() = req.holder();
+  const std::string& me = c_->self().node.endpoint;
+  for (const std::string& endpoint : tell) {
+    if (endpoint == me) {
+      ServeGone(gone);
+    } else {
+      c_->remoting()->TellControl(endpoint, gone);
+    }
+  }
+}
+
+void Directory::ServeRecords(const pb::NameRecords& req) {
+  NodeId from = FromProto(req.from());
+  std::vector<std::string> names(req.names().begin(), req.names().end());
+  std::lock_guard<std::mutex> lock(mu_);
+  std::pair<uint64_t, uint64_t> theirs{req.view_term(), req.view_version()};
+  std::pair<uint64_t, uint64_t> mine{view_.term, view_.version};
+  if (member_ && theirs == mine) {
+    if (view_.Find(from) == nullptr) return;
+    ApplyRecordsLocked(from, names);
+    synced_from_.insert(MemberKey(from));
+  } else if (theirs > mine && early_.size() < 16) {
+    early_[theirs][MemberKey(from)] = std::move(names);
+  }
+}
+
+void Directory::ServeGone(const pb::NameGone& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cache_.find(req.name());
+  if (it != cache_.end() && it->second.second == FromProto(req.holder())) cache_.erase(it);
+}
+
+std::size_t Directory::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_.size();
+}
+
+}  // namespace akt
