@@ -8,6 +8,8 @@ namespace akt {
 enum class TerminationReason : uint8_t {
   kStopped,   // the actor stopped
   kNodeLost,  // its node was lost (remote PIDs; see akt/remote.h, NodeLost)
+  kNodeLeft,  // its node left the cluster gracefully (akt/cluster.h, NodeLeft)
+  kNodeDown,  // its node was declared down by the cluster (akt/cluster.h, NodeDown)
 };
 // Delivered exactly once to each watcher when a watched actor has terminated.
 // Arrives after every message the dead actor sent to the watcher.

@@ -305,7 +305,8 @@ Result<PID> Directory::Resolve(std::string_view name, Duration timeout) {
       if (answered && reply.status() == pb::NameLookupReply::FOUND) {
         NodeId holder = FromProto(reply.holder());
         if (holder == me) return sys.Lookup(name);  // gone since: not found
-        Result<PID> pid = c_->remoting()->ActorOf(Address(holder, name));
+        // Bound to the holder's start: a PID of it never reaches a later one.
+        Result<PID> pid = c_->remoting()->ActorOfFrom(Address(holder, name), &holder);
         if (!pid.ok()) return pid;
         std::lock_guard<std::mutex> lock(mu_);
         if (member_ && view_.Find(holder) != nullptr) cache_[std::string(name)] = {*pid, holder};

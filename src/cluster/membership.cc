@@ -19,6 +19,7 @@
 #include "akt/context.h"
 #include "akt/events.h"
 #include "akt/logger.h"
+#include "akt/messages.h"
 #include "akt/scheduler.h"
 #include "akt/system.h"
 #include "cluster_impl.h"
@@ -456,6 +457,16 @@ class MembershipActor final : public Actor {
 
   void Emit(Context& ctx, const pb::Change& ch, uint64_t version) {
     Member m = FromProto(ch.member());
+    // Its actors are gone for this node: their watchers are told now, with
+    // the reason, and its PIDs refuse messages (remoting alone would wait
+    // out node_lost_after).
+    if (ch.kind() != pb::Change::JOINED && !IsMe(m.node)) {
+      bool left = ch.kind() == pb::Change::LEFT;
+      r_->LoseNode(m.node,
+                   UnavailableError(left ? "the node left the cluster"
+                                         : "the cluster declared the node down: " + ch.reason()),
+                   left ? TerminationReason::kNodeLeft : TerminationReason::kNodeDown);
+    }
     if (ch.kind() != pb::Change::JOINED) {
       if (removed_order_.size() >= kMaxRemembered) {
         removed_.erase(removed_order_.front());

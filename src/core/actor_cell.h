@@ -80,7 +80,7 @@ class ActorCell {
   const std::shared_ptr<void>& remote_data();
   // Proxies: the node of the actor is lost. The proxy counts as terminated;
   // every watcher gets Terminated{kNodeLost}, and so does a later Watch.
-  void ProxyNodeLost();
+  void ProxyNodeLost(TerminationReason reason = TerminationReason::kNodeLost);
   // Proxies: the remote actor terminated (its node said so). Every watcher
   // gets Terminated{kStopped}; the proxy itself stays usable (a new actor
   // of that name on that node may take its messages).

@@ -25,7 +25,7 @@ void ActorCell::TellWatchers(std::vector<ActorCell*>& watchers, TerminationReaso
   watchers.clear();
 }
 
-void ActorCell::ProxyNodeLost() {
+void ActorCell::ProxyNodeLost(TerminationReason reason) {
   std::vector<ActorCell*> watchers;
   {
     std::lock_guard<std::mutex> lock(StripeFor(this));
@@ -35,7 +35,7 @@ void ActorCell::ProxyNodeLost() {
     life_.store(Life::kTerminated, std::memory_order_release);
     watchers.swap(x.watchers);
   }
-  TellWatchers(watchers, TerminationReason::kNodeLost);
+  TellWatchers(watchers, reason);
 }
 
 void ActorCell::ProxyActorStopped() {

@@ -160,7 +160,7 @@ void RemotingImpl::NodesCheck(int64_t now) {
   }
 }
 
-void RemotingImpl::LoseNode(const NodeId& id, const Status& why) {
+void RemotingImpl::LoseNode(const NodeId& id, const Status& why, TerminationReason reason) {
   {
     std::lock_guard<std::mutex> lock(nodes_mu_);
     auto it = nodes_.find(NodeKey(id));
@@ -190,7 +190,7 @@ void RemotingImpl::LoseNode(const NodeId& id, const Status& why) {
     }
   }
   for (const PID& pid : gone) {
-    internal::CellOf(pid)->ProxyNodeLost();
+    internal::CellOf(pid)->ProxyNodeLost(reason);
     internal::CellOf(pid)
         ->RetireProxy();  // out of the map: nothing else would break its self-reference
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "akt/grain.h"
+#include "akt/messages.h"
 #include "akt/remote.h"
 #include "akt/system.h"
 #include "connection.h"
@@ -90,6 +91,12 @@ class RemotingImpl final : public internal::RemoteHooks {
   void NodeUp(remote::Connection* c);
   void NodeDown(remote::Connection* c, const Status& why);
   std::vector<NodeId> ConnectedNodes() const;
+  // The node is gone for good (remoting gave up on it, or the cluster
+  // declared it down or saw it leave): its PIDs refuse messages from now
+  // on, the watchers of its actors get Terminated with `reason`, NodeLost
+  // is published. Once per node start.
+  void LoseNode(const NodeId& id, const Status& why,
+                TerminationReason reason = TerminationReason::kNodeLost);
   // Connections keep the impl alive (they may outlive Shutdown briefly).
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
@@ -179,7 +186,6 @@ class RemotingImpl final : public internal::RemoteHooks {
   void NodesLoop();
   void NodesCheck(int64_t now_ns);
   Duration NodesPeriod() const;
-  void LoseNode(const NodeId& id, const Status& why);
   internal::ActorCell* ResolveTarget(remote::Connection* c, std::string_view name);
   internal::ActorCell* ResolveSender(remote::Connection* c, std::string_view address);
   Status ParsePayload(remote::Connection* c, std::string_view type, std::string_view payload,

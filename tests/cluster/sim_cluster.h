@@ -38,7 +38,8 @@ class SimCluster {
   // has one).
   Cluster* Add(const std::string& endpoint, std::vector<std::string> roles = {},
                std::shared_ptr<MembershipProvider> provider = nullptr) {
-    Result<ActorSystem*> sys = net.AddNode(endpoint);
+    Result<ActorSystem*> sys =
+        net.AddNode(endpoint, testing::SimNetwork::DefaultSystemOptions(), remote_options);
     EXPECT_TRUE(sys.ok()) << sys.status().ToString();
     if (!sys.ok()) return nullptr;
     ClusterOptions co = base_;
@@ -208,6 +209,8 @@ class SimCluster {
 
   testing::SimNetwork net;
   std::shared_ptr<InProcessRegistry> registry;
+  // For the nodes added from now on.
+  RemoteOptions remote_options = testing::SimNetwork::DefaultRemoteOptions();
 
  private:
   struct Log {
