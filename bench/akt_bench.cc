@@ -485,12 +485,15 @@ void Timers() {
 
 int RunRemoteWorkload(int argc, char** argv);  // remote_bench.cc
 int RunGrainWorkload(int argc, char** argv);   // grain_bench.cc
+int RunClusterWorkload(int argc, char** argv); // cluster_bench.cc
 
 int main(int argc, char** argv) {
   if (argc > 1) {
     int rc = RunRemoteWorkload(argc, argv);
     if (rc >= 0) return rc;
     rc = RunGrainWorkload(argc, argv);
+    if (rc >= 0) return rc;
+    rc = RunClusterWorkload(argc, argv);
     if (rc >= 0) return rc;
   }
   const char* w = argc > 1 ? argv[1] : std::getenv("WORKLOAD");

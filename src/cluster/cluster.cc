@@ -13,8 +13,10 @@
 #include "actor_cell.h"
 #include "akt/system.h"
 #include "cluster_impl.h"
+#include "cluster_grains.h"
 #include "cycle_clock.h"
 #include "directory.h"
+#include "grain_registry.h"
 #include "internal/access.h"
 #include "membership.h"
 #include "names.h"
@@ -145,6 +147,11 @@ ClusterImpl::~ClusterImpl() = default;
 
 Status ClusterImpl::Start() {
   internal::SystemImpl& sys = internal::ImplOf(system_);
+  // Grains live on their owner in the view from now on.
+  auto grains = std::make_shared<ClusterGrainDirectory>(this);
+  Status placed = internal::GrainRegistry::Of(&sys)->SetDirectory(grains);
+  if (!placed.ok()) return placed;
+  directory_->SetHandOff([grains](std::vector<std::string> keys) { grains->HandOff(keys); });
   Result<PID> actor = sys.Spawn(nullptr, "$cluster", MembershipActorFactory(this), SpawnOptions(),
                                 /*validate_name=*/false);
   if (!actor.ok()) return actor.status();

@@ -47,10 +47,10 @@ const Member* Directory::OwnerLocked(std::string_view name) const {
   uint64_t hn = Fnv(name);
   const Member* best = nullptr;
   uint64_t best_score = 0;
-  for (const Member& m : view_.members) {
-    uint64_t score = Mix(hn ^ NodeHash(m.node));
+  for (std::size_t i = 0; i < view_.members.size(); ++i) {
+    uint64_t score = Mix(hn ^ member_hash_[i]);
     if (best == nullptr || score > best_score) {
-      best = &m;
+      best = &view_.members[i];
       best_score = score;
     }
   }
@@ -79,9 +79,12 @@ void Directory::ApplyRecordsLocked(const NodeId& from, const std::vector<std::st
 void Directory::OnView(const View& view, MemberState state) {
   const NodeId& me = c_->self().node;
   std::vector<std::pair<std::string, pb::NameRecords>> sends;
+  std::vector<std::string> hand_off;
   {
     std::lock_guard<std::mutex> lock(mu_);
     view_ = view;
+    member_hash_.clear();
+    for (const Member& m : view_.members) member_hash_.push_back(NodeHash(m.node));
     member_ = state == MemberState::kUp || state == MemberState::kLeaving;
     cache_.clear();  // any member may have gone; the next lookup asks again
     if (!member_) {
@@ -126,6 +129,7 @@ void Directory::OnView(const View& view, MemberState state) {
         owned_[name].holder = me;
       } else {
         per_member[MemberKey(owner->node)].add_names(name);
+        if (name.rfind("grain:", 0) == 0) hand_off.push_back(name);
       }
     }
     for (const Member& m : view_.members) {
@@ -134,6 +138,35 @@ void Directory::OnView(const View& view, MemberState state) {
     }
   }
   for (auto& [endpoint, records] : sends) c_->remoting()->TellControl(endpoint, records);
+  if (!hand_off.empty() && hand_off_) hand_off_(std::move(hand_off));
+}
+
+Result<Directory::Owner> Directory::OwnerOf(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Member* owner = OwnerLocked(key);
+  if (owner == nullptr) {
+    return UnavailableError("this node is not a cluster member: no grain can be placed");
+  }
+  return Owner{owner->node, owner->node == c_->self().node, view_.version};
+}
+
+Status Directory::ClaimOwned(const std::string& key, Owner* where) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Member* owner = OwnerLocked(key);
+  if (owner == nullptr) return UnavailableError("this node is not a cluster member");
+  const NodeId& me = c_->self().node;
+  *where = Owner{owner->node, owner->node == me, view_.version};
+  if (!where->here) return AlreadyExistsError(key + " belongs to " + owner->node.endpoint);
+  if (!SyncedLocked()) {
+    return UnavailableError(key + ": the directory is being rebuilt after a membership change");
+  }
+  auto [it, fresh] = owned_.try_emplace(key);
+  if (!fresh && it->second.holder != me && view_.Find(it->second.holder) != nullptr) {
+    return UnavailableError(key + " is moving here from " + it->second.holder.endpoint);
+  }
+  it->second.holder = me;
+  held_.insert(key);
+  return Status();
 }
 
 void Directory::Pause(Duration d) {
@@ -380,9 +413,19 @@ void Directory::ServeRelease(const pb::NameRelease& req) {
   pb::NameGone gone;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (FromProto(req.holder()) == c_->self().node) reserved_.erase(req.name());
+    NodeId holder = FromProto(req.holder());
+    if (holder == c_->self().node) reserved_.erase(req.name());
+    // Records of a view this node has not reached may name it too (the
+    // holder sent them, then released): they must not bring it back.
+    std::string key = MemberKey(holder);
+    for (auto& [view, from] : early_) {
+      auto f = from.find(key);
+      if (f == from.end()) continue;
+      std::vector<std::string>& names = f->second;
+      names.erase(std::remove(names.begin(), names.end(), req.name()), names.end());
+    }
     auto it = owned_.find(req.name());
-    if (it == owned_.end() || it->second.holder != FromProto(req.holder())) return;
+    if (it == owned_.end() || it->second.holder != holder) return;
     tell.assign(it->second.lookers.begin(), it->second.lookers.end());
     owned_.erase(it);
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -33,6 +34,11 @@ class NameGone;
 class Directory {
  public:
   explicit Directory(ClusterImpl* cluster) : c_(cluster) {}
+  // Called with the grain keys held here that another member owns after a
+  // view change (the cluster's grain directory deactivates them).
+  void SetHandOff(std::function<void(std::vector<std::string>)> hand_off) {
+    hand_off_ = std::move(hand_off);
+  }
 
   // The membership actor moved to `view` (state: this node's).
   void OnView(const View& view, MemberState state);
@@ -57,6 +63,19 @@ class Directory {
   // Names this node's actors hold (for the tests and Members' load).
   std::size_t held() const;
 
+  // Grains (cluster_grains.cc): a key's owner in the current view, without
+  // a round trip; kUnavailable when this node is not a member.
+  struct Owner {
+    NodeId node;
+    bool here = false;
+    uint64_t version = 0;
+  };
+  Result<Owner> OwnerOf(const std::string& key) const;
+  // Records an activation of `key` here, which this node must own
+  // (kAlreadyExists: `where` names the owner), once the directory is rebuilt
+  // and no other member still hosts it (kUnavailable, retryable).
+  Status ClaimOwned(const std::string& key, Owner* where);
+
  private:
   struct Record {
     NodeId holder;
@@ -70,8 +89,10 @@ class Directory {
   void Pause(Duration d);
 
   ClusterImpl* c_;
+  std::function<void(std::vector<std::string>)> hand_off_;  // set before the first view
   mutable std::mutex mu_;
   View view_;
+  std::vector<uint64_t> member_hash_;  // NodeHash of view_.members[i]
   bool member_ = false;
   // Owner side.
   std::unordered_map<std::string, Record> owned_;

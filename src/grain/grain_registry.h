@@ -47,6 +47,10 @@ class GrainRegistry : public Service {
   // Deactivates the grain (OnDeactivate with `reason`) and waits for it:
   // OnDeactivate's status, kNotFound, or kTimeout.
   Status Deactivate(const GrainIdentity& id, DeactivationReason reason, Duration timeout);
+  // The same without waiting (false: not active here).
+  bool StartDeactivate(const GrainIdentity& id, DeactivationReason reason);
+  // The live activation of `id` here, or an empty PID.
+  PID ActivePid(const GrainIdentity& id);
   bool HasKind(std::string_view kind);
 
  private:

@@ -522,10 +522,12 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
     Result<uint64_t> claim = dir->Claim(id, &owner);
     if (claim.ok()) {
       epoch = *claim;
-    } else if (claim.status().code() == StatusCode::kAlreadyExists && !here && owner.target) {
-      return internal::CellOf(owner.target);  // held on another node: its PID takes the message
-    } else if (!here) {
-      return claim.status();
+    } else if (claim.status().code() == StatusCode::kAlreadyExists && owner.target) {
+      // Held on (or owned by) another node: its PID takes the message — also
+      // one sent here by name of this node, so there is one activation.
+      return internal::CellOf(owner.target);
+    } else if (!here || claim.status().code() != StatusCode::kAlreadyExists) {
+      return claim.status();  // e.g. kUnavailable while the directory moves it: retryable
     }
   }
   if (!activated_.load(std::memory_order_relaxed))
@@ -585,9 +587,10 @@ Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, bool here) {
     {
       std::lock_guard<std::mutex> lock(shard.mu);
       Result<ActorCell*> cell = GetOrActivateLocked(shard, id, nullptr, here);
-      if (!cell.ok()) {
-        last = cell.status();
-        break;
+      if (!cell.ok()) {  // the activation was refused: say why, as it is
+        ActorCell::FailReply(e, cell.status());
+        sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, id.String());
+        return cell.status();
       }
       (*cell)->AddRef();  // the entry's reference keeps it alive until here
       target = internal::AdoptCell(*cell);
@@ -623,18 +626,27 @@ std::vector<GrainInfo> GrainRegistry::Active() {
   return out;
 }
 
+PID GrainRegistry::ActivePid(const GrainIdentity& id) {
+  Shard& shard = ShardFor(id.hash());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.map.find(Key{id.String(), id.hash()});
+  if (it != shard.map.end() &&
+      internal::CellOf(it->second->pid)->life() != ActorCell::Life::kTerminated) {
+    return it->second->pid;
+  }
+  return PID();
+}
+
+bool GrainRegistry::StartDeactivate(const GrainIdentity& id, DeactivationReason reason) {
+  PID pid = ActivePid(id);
+  if (!pid) return false;
+  internal::CellOf(pid)->RequestDeactivation(reason == DeactivationReason::kHandingOff ? 4 : 3);
+  return true;
+}
+
 Status GrainRegistry::Deactivate(const GrainIdentity& id, DeactivationReason reason,
                                  Duration timeout) {
-  PID pid;
-  {
-    Shard& shard = ShardFor(id.hash());
-    std::lock_guard<std::mutex> lock(shard.mu);
-    auto it = shard.map.find(Key{id.String(), id.hash()});
-    if (it != shard.map.end() &&
-        internal::CellOf(it->second->pid)->life() != ActorCell::Life::kTerminated) {
-      pid = it->second->pid;
-    }
-  }
+  PID pid = ActivePid(id);
   if (!pid) return NotFoundError("grain " + id.String() + " is not active here");
   internal::CellOf(pid)->RequestDeactivation(reason == DeactivationReason::kHandingOff ? 4 : 3);
   if (!pid.AwaitTermination(timeout)) {
