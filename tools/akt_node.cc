@@ -17,6 +17,10 @@
 // exactly one gets "ok").
 //
 // Kinds other nodes can SpawnOn here: "echo" (replies with what it got).
+// Grain kind: "counter" — a google.protobuf.Int64Value adds its value and is
+// answered with the new total (an Int64Value); the identity lives on its
+// owner in the cluster, whichever node sends.
+#include <google/protobuf/wrappers.pb.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -32,12 +36,28 @@
 #include "akt/actor.h"
 #include "akt/cluster.h"
 #include "akt/context.h"
+#include "akt/grain.h"
 #include "akt/remote.h"
 #include "akt/system.h"
 
 namespace {
 
 int g_stop_pipe[2] = {-1, -1};
+
+class Counter : public akt::Grain {
+ public:
+  void OnReceive(akt::GrainContext& ctx) override {
+    ctx.Match([&](const google::protobuf::Int64Value& add) {
+      total_ += add.value();
+      google::protobuf::Int64Value out;
+      out.set_value(total_);
+      ctx.Reply(std::move(out)).IgnoreError();
+    });
+  }
+
+ private:
+  int64_t total_ = 0;
+};
 
 // The demo kind: replies with what it was sent (any protobuf message both
 // nodes know, e.g. google.protobuf.StringValue).
@@ -189,6 +209,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   akt::Status kind = (*remoting)->RegisterKind("echo", akt::Context::MakeFactory<Echo>());
+  if (kind.ok()) kind = system.RegisterGrainKind("counter", akt::MakeGrainFactory<Counter>());
   if (!kind.ok()) {
     std::fprintf(stderr, "akt-node: %s\n", kind.ToString().c_str());
     return 1;

@@ -152,13 +152,8 @@ Status ClusterImpl::Start() {
   Status placed = internal::GrainRegistry::Of(&sys)->SetDirectory(grains);
   if (!placed.ok()) return placed;
   directory_->SetHandOff([grains](std::vector<std::string> keys) { grains->HandOff(keys); });
-  Result<PID> actor = sys.Spawn(nullptr, "$cluster", MembershipActorFactory(this), SpawnOptions(),
-                                /*validate_name=*/false);
-  if (!actor.ok()) return actor.status();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    actor_ = *actor;
-  }
+  // The handlers first: the actor's first join request may be answered
+  // before it has run another turn.
   Status s = remoting_->RegisterControl(
       pb::Ping::descriptor()->full_name(), [this](remote::Connection*, const Message& m) {
         auto pong = std::make_unique<pb::Pong>();
@@ -231,6 +226,19 @@ Status ClusterImpl::Start() {
     return ControlAnswer(std::move(out));
   });
   if (!s.ok()) return s;
+  s = serve(pb::NameRecordsRequest::descriptor(),
+            [ack](ClusterImpl* c, remote::Connection*, const Message& m) {
+              c->directory_->ServeRecordsRequest(*m.As<pb::NameRecordsRequest>());
+              return ack();
+            });
+  if (!s.ok()) return s;
+  Result<PID> actor = sys.Spawn(nullptr, "$cluster", MembershipActorFactory(this), SpawnOptions(),
+                                /*validate_name=*/false);
+  if (!actor.ok()) return actor.status();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    actor_ = *actor;
+  }
   // Stopping the system is a graceful leave first.
   ClusterImpl* self = this;
   return system_.AddShutdownHook(

@@ -462,6 +462,40 @@ void Directory::ServeGone(const pb::NameGone& req) {
   if (it != cache_.end() && it->second.second == FromProto(req.holder())) cache_.erase(it);
 }
 
+void Directory::ServeRecordsRequest(const pb::NameRecordsRequest& req) {
+  NodeId to = FromProto(req.from());
+  pb::NameRecords r;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!member_ || req.view_version() != view_.version || req.view_term() != view_.term) return;
+    const NodeId& me = c_->self().node;
+    ToProto(me, r.mutable_from());
+    r.set_view_version(view_.version);
+    r.set_view_term(view_.term);
+    for (const std::string& name : held_) {
+      const Member* owner = OwnerLocked(name);
+      if (owner != nullptr && owner->node == to) r.add_names(name);
+    }
+  }
+  c_->remoting()->TellControl(to.endpoint, r);
+}
+
+void Directory::Repair() {
+  std::vector<std::string> ask;
+  pb::NameRecordsRequest req;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!member_) return;
+    for (const Member& m : view_.members) {
+      if (synced_from_.count(MemberKey(m.node)) == 0) ask.push_back(m.node.endpoint);
+    }
+    ToProto(c_->self().node, req.mutable_from());
+    req.set_view_version(view_.version);
+    req.set_view_term(view_.term);
+  }
+  for (const std::string& endpoint : ask) c_->remoting()->TellControl(endpoint, req);
+}
+
 std::size_t Directory::held() const {
   std::lock_guard<std::mutex> lock(mu_);
   return held_.size();

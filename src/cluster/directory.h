@@ -29,6 +29,7 @@ class NameLookupReply;
 class NameRecords;
 class NameRelease;
 class NameGone;
+class NameRecordsRequest;
 }  // namespace cluster
 
 class Directory {
@@ -59,6 +60,10 @@ class Directory {
   void ServeRelease(const cluster::NameRelease& req);
   void ServeRecords(const cluster::NameRecords& req);
   void ServeGone(const cluster::NameGone& req);
+  void ServeRecordsRequest(const cluster::NameRecordsRequest& req);
+  // Asks the members whose records of this view have not come for them
+  // again (the membership actor calls it every gossip_interval).
+  void Repair();
 
   // Names this node's actors hold (for the tests and Members' load).
   std::size_t held() const;

@@ -23,6 +23,7 @@
 #include "akt/scheduler.h"
 #include "akt/system.h"
 #include "cluster_impl.h"
+#include "directory.h"
 #include "cycle_clock.h"
 #include "remoting_impl.h"
 
@@ -851,6 +852,7 @@ class MembershipActor final : public Actor {
 
   void Gossip(ReceiveContext& ctx) {
     if (!member()) return;
+    c_->directory().Repair();  // records lost with a connection are asked for again
     std::vector<const Member*> others;
     for (const Member& m : view_.members) {
       if (!IsMe(m.node)) others.push_back(&m);
