@@ -254,7 +254,7 @@ int ClusterLookup() {
 }  // namespace
 
 // -1: not a cluster workload.
-int RunClusterWorkload(int argc, char** argv) {
+int RunClusterWorkload(int /*argc*/, char** argv) {
   std::string w = argv[1];
   if (w == "failure_detection") return FailureDetection();
   if (w == "cluster_spawn") return ClusterSpawn();
