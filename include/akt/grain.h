@@ -246,12 +246,12 @@ class Grain {
  public:
   virtual ~Grain() = default;
   // Load state; a failure (error or exception) is retried per the options.
-  virtual Status OnActivate(GrainActivation& activation) { return Status(); }
+  virtual Status OnActivate(GrainActivation& /*activation*/) { return Status(); }
   virtual void OnReceive(GrainContext& ctx) = 0;
   // Save state; runs when the grain deactivates (activation.reason() says
   // why). Its status goes to the caller of ActorSystem::DeactivateGrain;
   // otherwise a failure is logged.
-  virtual Status OnDeactivate(GrainActivation& activation) { return Status(); }
+  virtual Status OnDeactivate(GrainActivation& /*activation*/) { return Status(); }
 };
 
 using GrainFactory = std::function<std::unique_ptr<Grain>()>;
