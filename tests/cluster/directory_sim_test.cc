@@ -13,23 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class Idle : public Actor {
- public:
-  void Receive(ReceiveContext&) override {}
-};
-
-std::vector<std::string> Endpoints(int n) {
-  std::vector<std::string> out;
-  for (int i = 1; i <= n; ++i) out.push_back("127.0.0." + std::to_string(i) + ":7000");
-  return out;
-}
-
-ClusterOptions MinMembers(int n) {
-  ClusterOptions o;
-  o.min_members = n;
-  return o;
-}
-
 std::string NameOf(std::size_t node, int k) {
   return "svc-" + std::to_string(node) + "-" + std::to_string(k);
 }
@@ -45,9 +28,7 @@ std::string EndpointOf(const PID& pid) {
 
 TEST(SimDirectory, NamesAreUniqueFoundEverywhereAndNothingStaleRemainsAfterACrash) {
   ForEachSeed(30, [](uint64_t seed) {
-    testing::SimOptions o;
-    o.seed = seed;
-    SimCluster sc(o, MinMembers(4));
+    SimCluster sc(Seeded(seed), MinMembers(4));
     std::vector<std::string> eps = Endpoints(4);
     for (const std::string& ep : eps) ASSERT_NE(sc.Add(ep), nullptr);
     ASSERT_TRUE(sc.net.RunUntil([&] { return sc.Agree(eps); }, 10s));
@@ -108,9 +89,7 @@ TEST(SimDirectory, NamesAreUniqueFoundEverywhereAndNothingStaleRemainsAfterACras
 
 TEST(SimDirectory, AStoppedActorIsNotFoundFromAnyNodeAndItsNameIsFree) {
   ForEachSeed(30, [](uint64_t seed) {
-    testing::SimOptions o;
-    o.seed = seed;
-    SimCluster sc(o, MinMembers(3));
+    SimCluster sc(Seeded(seed), MinMembers(3));
     std::vector<std::string> eps = Endpoints(3);
     for (const std::string& ep : eps) ASSERT_NE(sc.Add(ep), nullptr);
     ASSERT_TRUE(sc.net.RunUntil([&] { return sc.Agree(eps); }, 10s));

@@ -17,12 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<std::string> Endpoints(int n) {
-  std::vector<std::string> out;
-  for (int i = 1; i <= n; ++i) out.push_back("127.0.0." + std::to_string(i) + ":7000");
-  return out;
-}
-
 GrainIdentity Id(int k) { return *GrainIdentity::Make("pcounter", "g-" + std::to_string(k)); }
 
 // Nodes (of `eps`) where `id` is active now.
@@ -76,11 +70,7 @@ void Form(SimCluster& sc, const std::vector<std::string>& eps) {
 
 TEST(SimGrains, OneActivationPerIdentityFromEveryNodeAndNoSocketForALocalOne) {
   ForEachSeed(25, [](uint64_t seed) {
-    testing::SimOptions o;
-    o.seed = seed;
-    ClusterOptions co;
-    co.min_members = 3;
-    SimCluster sc(o, co);
+    SimCluster sc(Seeded(seed), MinMembers(3));
     std::vector<std::string> eps = Endpoints(3);
     Form(sc, eps);
     for (int k = 0; k < 12; ++k) {
@@ -104,11 +94,7 @@ TEST(SimGrains, OneActivationPerIdentityFromEveryNodeAndNoSocketForALocalOne) {
 
 TEST(SimGrains, AfterACrashTheGrainsOfTheDeadNodeComeBackOnceOnASurvivor) {
   ForEachSeed(25, [](uint64_t seed) {
-    testing::SimOptions o;
-    o.seed = seed;
-    ClusterOptions co;
-    co.min_members = 3;
-    SimCluster sc(o, co);
+    SimCluster sc(Seeded(seed), MinMembers(3));
     std::vector<std::string> eps = Endpoints(3);
     Form(sc, eps);
     std::map<int, std::string> host;
@@ -135,11 +121,7 @@ TEST(SimGrains, AfterACrashTheGrainsOfTheDeadNodeComeBackOnceOnASurvivor) {
 
 TEST(SimGrains, ANodeThatJoinsTakesItsGrainsOverWithoutTwoActivations) {
   ForEachSeed(25, [](uint64_t seed) {
-    testing::SimOptions o;
-    o.seed = seed;
-    ClusterOptions co;
-    co.min_members = 2;
-    SimCluster sc(o, co);
+    SimCluster sc(Seeded(seed), MinMembers(2));
     std::vector<std::string> eps = Endpoints(3);
     Form(sc, {eps[0], eps[1]});
     for (int k = 0; k < 40; ++k) ASSERT_TRUE(AskRetrying(sc, eps[k % 2], Id(k), AddOne()).ok());

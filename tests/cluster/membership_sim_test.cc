@@ -14,30 +14,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<std::string> Endpoints(int n) {
-  std::vector<std::string> out;
-  for (int i = 1; i <= n; ++i) out.push_back("127.0.0." + std::to_string(i) + ":7000");
-  return out;
-}
-
-testing::SimOptions Seeded(uint64_t seed) {
-  testing::SimOptions o;
-  o.seed = seed;
-  return o;
-}
-
 // Starts `n` nodes (min_members = n) and runs until they agree.
 void FormCluster(SimCluster& sc, const std::vector<std::string>& eps) {
   for (const std::string& ep : eps) ASSERT_NE(sc.Add(ep), nullptr);
   ASSERT_TRUE(sc.net.RunUntil([&] { return sc.Agree(eps); }, 10s))
       << "the nodes did not agree on one view";
   sc.CheckInvariants("formed");
-}
-
-ClusterOptions MinMembers(int n) {
-  ClusterOptions o;
-  o.min_members = n;
-  return o;
 }
 
 // Virtual time until every node of `eps` published NodeDown for `gone`.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "akt/actor.h"
 #include "akt/cluster.h"
 #include "akt/testing/sim.h"
 
@@ -23,6 +24,31 @@ struct SimEvent {
   std::string node;  // endpoint#incarnation ("" for a LeaderChanged to nobody)
   uint64_t version = 0;
   bool operator==(const SimEvent&) const = default;
+};
+
+// "127.0.0.1:7000" .. "127.0.0.<n>:7000": endpoints that only name nodes.
+inline std::vector<std::string> Endpoints(int n) {
+  std::vector<std::string> out;
+  for (int i = 1; i <= n; ++i) out.push_back("127.0.0." + std::to_string(i) + ":7000");
+  return out;
+}
+
+inline testing::SimOptions Seeded(uint64_t seed) {
+  testing::SimOptions o;
+  o.seed = seed;
+  return o;
+}
+
+inline ClusterOptions MinMembers(int n) {
+  ClusterOptions o;
+  o.min_members = n;
+  return o;
+}
+
+// An actor that only exists (for names and watches).
+class Idle : public Actor {
+ public:
+  void Receive(ReceiveContext&) override {}
 };
 
 inline std::string NodeKeyOf(const NodeId& n) {

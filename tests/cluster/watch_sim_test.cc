@@ -16,24 +16,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class Idle : public Actor {
- public:
-  void Receive(ReceiveContext&) override {}
-};
-
-std::vector<std::string> Endpoints(int n) {
-  std::vector<std::string> out;
-  for (int i = 1; i <= n; ++i) out.push_back("127.0.0." + std::to_string(i) + ":7000");
-  return out;
-}
-
 TEST(SimClusterWatch, WatchersAreToldWhenTheNodeIsDownOrLeftOrTheActorStops) {
   ForEachSeed(30, [](uint64_t seed) {
-    testing::SimOptions o;
-    o.seed = seed;
-    ClusterOptions co;
-    co.min_members = 4;
-    SimCluster sc(o, co);
+    SimCluster sc(Seeded(seed), MinMembers(4));
     sc.remote_options.node_lost_after = 60s;
     std::vector<std::string> eps = Endpoints(4);
     for (const std::string& ep : eps) ASSERT_NE(sc.Add(ep), nullptr);
