@@ -21,6 +21,7 @@
 
 #include "akt/actor.h"
 #include "akt/cluster.h"
+#include "akt/context.h"
 #include "akt/remote.h"
 #include "akt/system.h"
 #include "bench_util.h"
@@ -35,6 +36,12 @@ using akt_bench::Report;
 class Idle : public akt::Actor {
  public:
   void Receive(akt::ReceiveContext&) override {}
+};
+
+// akt-node's "echo" kind, for this program's own node.
+class Echo : public akt::Actor {
+ public:
+  void Receive(akt::ReceiveContext& ctx) override { ctx.Reply(ctx.message().Clone()).IgnoreError(); }
 };
 
 std::string Key(const akt::NodeId& n) {
@@ -106,6 +113,8 @@ class Bench {
     akt::Result<akt::Remoting*> r = akt::Remoting::Enable(*system_, ro);
     if (!r.ok()) return false;
     remoting_ = *r;
+    // This node is a member too: SpawnOn may choose it.
+    if (!remoting_->RegisterKind("echo", akt::Context::MakeFactory<Echo>()).ok()) return false;
     sub_ = system_->events().Subscribe([this](const akt::Message& m) {
       if (const auto* d = m.As<akt::NodeDown>()) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -181,7 +190,13 @@ int FailureDetection() {
         if (!all) std::this_thread::sleep_for(std::chrono::microseconds(200));  // polls, bounded
       }
       if (!all) {
-        std::fprintf(stderr, "failure_detection: no NodeDown within 15 s\n");
+        std::fprintf(stderr, "failure_detection: no NodeDown for %s within 15 s (here: %d)\n",
+                     gone.c_str(), b.SawDown(gone) ? 1 : 0);
+        for (int i = 0; i < b.n_; ++i) {
+          std::fprintf(stderr, "  node %d saw it: %d\n", i, b.procs_[i]->Saw("down " + gone) ? 1 : 0);
+          std::ifstream in(b.procs_[i]->events);
+          for (std::string l; std::getline(in, l);) std::fprintf(stderr, "    %s\n", l.c_str());
+        }
         return 1;
       }
       ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
