@@ -22,6 +22,7 @@
 // owner in the cluster, whichever node sends.
 #include <google/protobuf/wrappers.pb.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -162,6 +163,10 @@ int main(int argc, char** argv) {
   if (seeds.empty()) return Usage("--seeds is required with the static provider");
   co.provider = akt::StaticProvider(seeds);
 
+  // Dies with the program that started it, also while frozen (SIGSTOP): a
+  // test or benchmark killed midway leaves no node behind. A node started
+  // from a shell lives on (its parent is the shell).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::pipe(g_stop_pipe) != 0) return 1;
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
