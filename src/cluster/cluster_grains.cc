@@ -23,6 +23,12 @@ using internal::GrainPlacement;
 std::string GrainKey(const GrainIdentity& id) { return "grain:" + id.String(); }
 
 Result<GrainPlacement> ClusterGrainDirectory::Resolve(const GrainIdentity& id) {
+  // Active here: it takes the message here (until it ends; its drain hook
+  // hands the rest on). The grain shard's lock, not the directory's, which
+  // every thread shares: no global lock per message to a local grain.
+  if (internal::GrainRegistry::Of(&internal::ImplOf(c_->system()))->ActivePid(id)) {
+    return GrainPlacement{};
+  }
   Result<Directory::Owner> owner = c_->directory().OwnerOf(GrainKey(id));
   if (!owner.ok()) return owner.status();
   GrainPlacement p;
