@@ -173,6 +173,20 @@ Result<Connection*> RemotingImpl::Connect(const std::string& endpoint) {
   return c;
 }
 
+void RemotingImpl::ForgetBackoff(const std::string& endpoint) {
+  Endpoint* ep;
+  {
+    std::lock_guard<std::mutex> lock(endpoints_mu_);
+    auto it = endpoints_.find(endpoint);
+    if (it == endpoints_.end()) return;
+    ep = it->second.get();
+  }
+  std::unique_lock<std::mutex> lock(ep->mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // a dial is under way
+  ep->next_attempt_ns = 0;
+  ep->backoff = options_.reconnect_backoff;
+}
+
 void RemotingImpl::OnConnectionClosed(Connection* c, const Status& why) {
   if (why.code() == StatusCode::kProtocolError && !shut_.load()) {
     sys_->logger().Log(LogLevel::kWarn, "remoting " + endpoint_ + ": closed connection with " +

@@ -154,6 +154,10 @@ class RemotingImpl final : public internal::RemoteHooks {
     std::size_t rr = 0;
   };
   Result<remote::Connection*> Connect(const std::string& endpoint);
+  // A node just dialed us from `endpoint`: a dial back is likely to work,
+  // so the backoff of failed dials (while it was down) is forgotten. Never
+  // waits: skipped while a dial to it is under way.
+  void ForgetBackoff(const std::string& endpoint);
   Result<remote::Connection*> ConnectCached(const std::string& endpoint);
   Result<remote::Connection*> Dial(const std::string& endpoint);
   Result<remote::Connection*> DialTransport(const std::string& endpoint);

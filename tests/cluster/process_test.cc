@@ -190,6 +190,25 @@ TEST_F(ClusterProcesses, AProcessRestartedAtItsAddressJoinsAsANewStart) {
   EXPECT_TRUE(AllSaw({0, 1}, "down " + old)) << "the old start is still a member";
 }
 
+TEST_F(ClusterProcesses, AStartAloneRestartedAfterItsDownJoinsTheClusterInsteadOfFormingOne) {
+  // Frozen long enough to be declared down (the survivors' dials to it
+  // fail and back off meanwhile), then killed and started again with
+  // min_members 1: it may form a cluster alone, but must find this one.
+  FormCluster(3);
+  std::string old = nodes_[2]->Self();
+  ASSERT_TRUE(nodes_[2]->child().Freeze());
+  ASSERT_TRUE(WaitFor([&] { return AllSaw({0, 1}, "down " + old); }, 6s));
+  nodes_[2]->child().Kill();
+  NodeProc& again = Start(2, 3, 1);
+  ASSERT_TRUE(again.started());
+  std::string fresh = again.Self();
+  EXPECT_TRUE(WaitFor([&] { return AllSaw({0, 1}, "joined " + fresh); }, 10s))
+      << "the new start was not admitted";
+  EXPECT_TRUE(WaitFor([&] { return AllSaw({2}, "joined " + nodes_[0]->Self()); }, 5s))
+      << "the new start does not see the cluster";
+  EXPECT_EQ(again.Count("leader " + fresh), 0) << "the new start formed a cluster of its own";
+}
+
 TEST_F(ClusterProcesses, ANameSpawnedByEveryProcessAtOnceExistsOnceInTheCluster) {
   // Each node spawns "race-<k>" as soon as it is a member: they race.
   std::vector<std::string> extra;
