@@ -3,6 +3,7 @@
 //
 //   akt-node --host 127.0.0.11 --port 7000 --seeds 127.0.0.11:7000,127.0.0.12:7000
 //            --min-members 2 --roles api,worker --events /tmp/n1.events
+//   akt-node --host 127.0.0.11 --provider etcd --etcd 127.0.0.1:2379 [--ttl-s 10]
 //
 // It prints "PORT <n>" once remoting serves, then runs until its stdin
 // closes or it gets SIGTERM / SIGINT: then it stops its actor system, which
@@ -36,6 +37,7 @@
 
 #include "akt/actor.h"
 #include "akt/cluster.h"
+#include "akt/cluster_etcd.h"
 #include "akt/context.h"
 #include "akt/grain.h"
 #include "akt/remote.h"
@@ -97,6 +99,7 @@ int Usage(const char* why) {
                "akt-node: %s\n"
                "usage: akt-node [--host H] [--port P] [--system NAME] [--cluster NAME]\n"
                "                [--provider static] --seeds H:P,H:P,... [--roles R,R]\n"
+               "                [--provider etcd --etcd H:P,H:P,... [--ttl-s S]]\n"
                "                [--min-members N] [--probe-interval-ms MS]\n"
                "                [--probe-timeout-ms MS] [--events FILE] [--spawn NAME]...\n",
                why);
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
   akt::ClusterOptions co;
   std::string provider = "static";
   std::vector<std::string> seeds;
+  akt::EtcdOptions etcd;
   std::string events_path;
   std::vector<std::string> spawns;
   for (int i = 1; i < argc; ++i) {
@@ -140,6 +144,11 @@ int main(int argc, char** argv) {
       provider = v;
     } else if (flag == "--seeds") {
       seeds = Split(v);
+    } else if (flag == "--etcd") {
+      etcd.endpoints = Split(v);
+    } else if (flag == "--ttl-s") {
+      if (!ParseInt(v, 1, 86400, &n)) return Usage("--ttl-s must be 1..86400");
+      etcd.ttl = std::chrono::seconds(n);
     } else if (flag == "--roles") {
       co.roles = Split(v);
     } else if (flag == "--min-members") {
@@ -159,9 +168,18 @@ int main(int argc, char** argv) {
       return Usage(("unknown flag " + flag).c_str());
     }
   }
-  if (provider != "static") return Usage("--provider: only 'static' is built in this version");
-  if (seeds.empty()) return Usage("--seeds is required with the static provider");
-  co.provider = akt::StaticProvider(seeds);
+  if (provider == "static") {
+    if (seeds.empty()) return Usage("--seeds is required with the static provider");
+    co.provider = akt::StaticProvider(seeds);
+  } else if (provider == "etcd") {
+    if (etcd.endpoints.empty()) return Usage("--etcd is required with the etcd provider");
+    etcd.cluster = co.name;
+    akt::Result<std::shared_ptr<akt::MembershipProvider>> p = akt::EtcdProvider(etcd);
+    if (!p.ok()) return Usage(p.status().ToString().c_str());
+    co.provider = *p;
+  } else {
+    return Usage("--provider must be static or etcd");
+  }
 
   // Dies with the program that started it, also while frozen (SIGSTOP): a
   // test or benchmark killed midway leaves no node behind. A node started

@@ -72,7 +72,7 @@ struct LeaderChanged {
 
 // Where a node looks for the other members. Implementations: the static
 // list (StaticProvider), an in-process registry for unit tests
-// (InProcessProvider); etcd and NATS JetStream (akt/cluster_providers.h).
+// (InProcessProvider); etcd (akt/cluster_etcd.h).
 class MembershipProvider {
  public:
   virtual ~MembershipProvider() = default;

@@ -26,7 +26,8 @@ SRC_LAYER = {"core": "core", "pubsub": "core", "router": "core", "testkit": "cor
 def layer_of_file(rel):
     parts = rel.split("/")
     if parts[0] == "include":
-        return PUBLIC.get("/".join(parts[1:]), "core")
+        name = "/".join(parts[1:])
+        return PUBLIC.get(name, "cluster" if name.startswith("akt/cluster") else "core")
     if parts[0] == "src" and len(parts) > 2:
         return SRC_LAYER.get(parts[1])
     return None
