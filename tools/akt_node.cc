@@ -4,6 +4,7 @@
 //   akt-node --host 127.0.0.11 --port 7000 --seeds 127.0.0.11:7000,127.0.0.12:7000
 //            --min-members 2 --roles api,worker --events /tmp/n1.events
 //   akt-node --host 127.0.0.11 --provider etcd --etcd 127.0.0.1:2379 [--ttl-s 10]
+//   akt-node --host 127.0.0.11 --provider nats --nats nats://127.0.0.1:4222 [--ttl-s 10]
 //
 // It prints "PORT <n>" once remoting serves, then runs until its stdin
 // closes or it gets SIGTERM / SIGINT: then it stops its actor system, which
@@ -38,6 +39,7 @@
 #include "akt/actor.h"
 #include "akt/cluster.h"
 #include "akt/cluster_etcd.h"
+#include "akt/cluster_nats.h"
 #include "akt/context.h"
 #include "akt/grain.h"
 #include "akt/remote.h"
@@ -100,6 +102,7 @@ int Usage(const char* why) {
                "usage: akt-node [--host H] [--port P] [--system NAME] [--cluster NAME]\n"
                "                [--provider static] --seeds H:P,H:P,... [--roles R,R]\n"
                "                [--provider etcd --etcd H:P,H:P,... [--ttl-s S]]\n"
+               "                [--provider nats --nats nats://H:P [--ttl-s S]]\n"
                "                [--min-members N] [--probe-interval-ms MS]\n"
                "                [--probe-timeout-ms MS] [--events FILE] [--spawn NAME]...\n",
                why);
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
   std::string provider = "static";
   std::vector<std::string> seeds;
   akt::EtcdOptions etcd;
+  akt::NatsOptions nats;
   std::string events_path;
   std::vector<std::string> spawns;
   for (int i = 1; i < argc; ++i) {
@@ -149,6 +153,9 @@ int main(int argc, char** argv) {
     } else if (flag == "--ttl-s") {
       if (!ParseInt(v, 1, 86400, &n)) return Usage("--ttl-s must be 1..86400");
       etcd.ttl = std::chrono::seconds(n);
+      nats.ttl = etcd.ttl;
+    } else if (flag == "--nats") {
+      nats.url = v;
     } else if (flag == "--roles") {
       co.roles = Split(v);
     } else if (flag == "--min-members") {
@@ -177,8 +184,13 @@ int main(int argc, char** argv) {
     akt::Result<std::shared_ptr<akt::MembershipProvider>> p = akt::EtcdProvider(etcd);
     if (!p.ok()) return Usage(p.status().ToString().c_str());
     co.provider = *p;
+  } else if (provider == "nats") {
+    nats.cluster = co.name;
+    akt::Result<std::shared_ptr<akt::MembershipProvider>> p = akt::NatsProvider(nats);
+    if (!p.ok()) return Usage(p.status().ToString().c_str());
+    co.provider = *p;
   } else {
-    return Usage("--provider must be static or etcd");
+    return Usage("--provider must be static, etcd or nats");
   }
 
   // Dies with the program that started it, also while frozen (SIGSTOP): a

@@ -16,31 +16,12 @@
 #include <thread>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "provider_json.h"
 
 namespace akt {
 namespace {
 
 namespace pb = etcdserverpb;
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;  // never in names or endpoints
-    out += c;
-  }
-  return out + "\"";
-}
-
-// The endpoint a member value names ("" when the value is not one of ours).
-std::string EndpointOf(const std::string& value) {
-  static const std::string field = "\"endpoint\":\"";
-  std::size_t at = value.find(field);
-  if (at == std::string::npos) return "";
-  std::size_t from = at + field.size();
-  std::size_t to = value.find('"', from);
-  return to == std::string::npos ? "" : value.substr(from, to - from);
-}
 
 // The end of the range of keys starting with `prefix` (etcd's convention).
 std::string RangeEnd(std::string prefix) {
@@ -79,7 +60,7 @@ class EtcdMembership final : public MembershipProvider {
     {
       std::lock_guard<std::mutex> lock(mu_);
       key_ = members_prefix_ + self.node.endpoint;
-      value_ = Value(self);
+      value_ = internal::MemberJson(opt_.cluster, self);
     }
     Status s = GrantAndPut();
     if (!s.ok()) return s;
@@ -127,14 +108,6 @@ class EtcdMembership final : public MembershipProvider {
   }
 
  private:
-  std::string Value(const Member& m) const {
-    std::string roles;
-    for (const std::string& r : m.roles) roles += (roles.empty() ? "" : ",") + JsonString(r);
-    return "{\"cluster\":" + JsonString(opt_.cluster) + ",\"system\":" + JsonString(m.node.system) +
-           ",\"endpoint\":" + JsonString(m.node.endpoint) + ",\"incarnation\":\"" +
-           std::to_string(m.node.incarnation) + "\",\"roles\":[" + roles + "]}";
-  }
-
   // One unary call, on each endpoint in turn until one answers.
   template <typename F>
   Status Call(const std::string& what, F&& f) {
@@ -205,7 +178,7 @@ class EtcdMembership final : public MembershipProvider {
     std::lock_guard<std::mutex> lock(mu_);
     cache_.clear();
     for (const auto& kv : resp.kvs()) {
-      std::string ep = EndpointOf(kv.value());
+      std::string ep = internal::EndpointOfMemberJson(kv.value());
       if (!ep.empty()) cache_[kv.key()] = ep;
     }
     return resp.header().revision() + 1;
@@ -288,7 +261,7 @@ class EtcdMembership final : public MembershipProvider {
           std::lock_guard<std::mutex> lock(mu_);
           for (const auto& ev : resp.events()) {
             if (ev.type() == mvccpb::Event::PUT) {
-              std::string ep = EndpointOf(ev.kv().value());
+              std::string ep = internal::EndpointOfMemberJson(ev.kv().value());
               if (!ep.empty()) cache_[ev.kv().key()] = ep;
             } else {
               cache_.erase(ev.kv().key());
@@ -341,14 +314,6 @@ class EtcdMembership final : public MembershipProvider {
   std::thread keeper_, watcher_;
 };
 
-bool ValidClusterName(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Result<std::shared_ptr<MembershipProvider>> EtcdProvider(EtcdOptions options) {
@@ -364,7 +329,7 @@ Result<std::shared_ptr<MembershipProvider>> EtcdProvider(EtcdOptions options) {
   if (options.timeout <= Duration::zero()) {
     return InvalidArgumentError("EtcdOptions::timeout must be positive");
   }
-  if (!ValidClusterName(options.cluster)) {
+  if (!internal::ValidProviderName(options.cluster)) {
     return InvalidArgumentError("EtcdOptions::cluster '" + options.cluster +
                                 "': letters, digits, '-', '_'");
   }

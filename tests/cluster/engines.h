@@ -49,26 +49,25 @@ inline bool Accepts(uint16_t port) {
   return ok;
 }
 
-class EtcdServer {
+// A server process of the test: started with `args`, up once `port`
+// accepts connections (within 10 s), killed and reaped by Kill().
+class ServerProcess {
  public:
-  EtcdServer() {
-    char tmpl[] = "/tmp/akt-etcd-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return;
-    dir_ = tmpl;
-    Start();
+  ServerProcess() {
+    char tmpl[] = "/tmp/akt-engine-XXXXXX";
+    if (::mkdtemp(tmpl) != nullptr) dir_ = tmpl;
+    port_ = FreePort();
   }
-  ~EtcdServer() {
+  virtual ~ServerProcess() {
     Kill();
     std::string cmd = "rm -rf " + dir_;
     if (!dir_.empty()) (void)!std::system(cmd.c_str());
   }
-  EtcdServer(const EtcdServer&) = delete;
-  EtcdServer& operator=(const EtcdServer&) = delete;
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
 
-  // True once the server accepts connections (within 10 s of its start).
   bool up() const { return up_; }
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_); }
-
+  uint16_t port() const { return port_; }
   void Kill() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
@@ -77,19 +76,9 @@ class EtcdServer {
     }
     up_ = false;
   }
-  // Starts it again on the same ports and data (an outage that ends).
+  // Starts it (again: same ports and data, an outage that ends).
   void Start() {
-    if (client_ == 0) {
-      client_ = FreePort();
-      peer_ = FreePort();
-    }
-    std::string c = "http://127.0.0.1:" + std::to_string(client_);
-    std::string p = "http://127.0.0.1:" + std::to_string(peer_);
-    std::vector<std::string> args{"/usr/bin/etcd", "--name", "n1", "--data-dir", dir_ + "/data",
-                                  "--listen-client-urls", c, "--advertise-client-urls", c,
-                                  "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-                                  "--initial-cluster", "n1=" + p, "--heartbeat-interval", "10",
-                                  "--election-timeout", "100", "--log-level", "error"};
+    std::vector<std::string> args = Args();
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -103,10 +92,26 @@ class EtcdServer {
     }
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!up_ && std::chrono::steady_clock::now() < until) {
-      up_ = Accepts(client_);
+      up_ = Accepts(port_);
       if (!up_) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polls the port
     }
   }
+
+ protected:
+  virtual std::vector<std::string> Args() = 0;
+  std::string dir_;
+  uint16_t port_ = 0;
+
+ private:
+  pid_t pid_ = -1;
+  bool up_ = false;
+};
+
+// etcd 3.4, one member, client URL on 127.0.0.1:port().
+class EtcdServer : public ServerProcess {
+ public:
+  EtcdServer() : peer_(FreePort()) { Start(); }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
 
   // What `etcdctl get --prefix PREFIX` prints (keys and values, one a line).
   std::string Get(const std::string& prefix) const {
@@ -122,11 +127,32 @@ class EtcdServer {
     return out;
   }
 
+ protected:
+  std::vector<std::string> Args() override {
+    std::string c = "http://" + endpoint();
+    std::string p = "http://127.0.0.1:" + std::to_string(peer_);
+    return {"/usr/bin/etcd", "--name", "n1", "--data-dir", dir_ + "/data",
+            "--listen-client-urls", c, "--advertise-client-urls", c,
+            "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+            "--initial-cluster", "n1=" + p, "--heartbeat-interval", "10",
+            "--election-timeout", "100", "--log-level", "error"};
+  }
+
  private:
-  std::string dir_;
-  uint16_t client_ = 0, peer_ = 0;
-  pid_t pid_ = -1;
-  bool up_ = false;
+  uint16_t peer_;
+};
+
+// nats-server 2.9 with JetStream, on 127.0.0.1:port(), its store in its dir.
+class NatsServer : public ServerProcess {
+ public:
+  NatsServer() { Start(); }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+ protected:
+  std::vector<std::string> Args() override {
+    return {"/usr/sbin/nats-server", "-a", "127.0.0.1", "-p", std::to_string(port_), "-js",
+            "-sd", dir_ + "/js"};
+  }
 };
 
 }  // namespace akt::test

@@ -9,6 +9,7 @@
 #include <akt/akt.h>
 #include <akt/cluster.h>
 #include <akt/cluster_etcd.h>
+#include <akt/cluster_nats.h>
 #include <akt/remote.h>
 #include <akt/testing/deterministic.h>
 #include <akt/testing/sim.h>

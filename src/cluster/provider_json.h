@@ -1,0 +1,50 @@
+// What the etcd and NATS providers store for a member: one line of JSON,
+// {"cluster":..,"system":..,"endpoint":..,"incarnation":"<u64>","roles":[..]}
+// (readable with etcdctl and the nats tools), and the checks of their names.
+#pragma once
+
+#include <cctype>
+#include <string>
+
+#include "akt/cluster.h"
+
+namespace akt::internal {
+
+inline std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;  // never in names or endpoints
+    out += c;
+  }
+  return out + "\"";
+}
+
+inline std::string MemberJson(const std::string& cluster, const Member& m) {
+  std::string roles;
+  for (const std::string& r : m.roles) roles += (roles.empty() ? "" : ",") + JsonString(r);
+  return "{\"cluster\":" + JsonString(cluster) + ",\"system\":" + JsonString(m.node.system) +
+         ",\"endpoint\":" + JsonString(m.node.endpoint) + ",\"incarnation\":\"" +
+         std::to_string(m.node.incarnation) + "\",\"roles\":[" + roles + "]}";
+}
+
+// The endpoint a member value names ("" when the value is not one of ours).
+inline std::string EndpointOfMemberJson(const std::string& value) {
+  static const std::string field = "\"endpoint\":\"";
+  std::size_t at = value.find(field);
+  if (at == std::string::npos) return "";
+  std::size_t from = at + field.size();
+  std::size_t to = value.find('"', from);
+  return to == std::string::npos ? "" : value.substr(from, to - from);
+}
+
+// Letters, digits, '-', '_'; 1..128 characters.
+inline bool ValidProviderName(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+}  // namespace akt::internal
