@@ -102,9 +102,7 @@ class EtcdMembership final : public MembershipProvider {
 
   Result<std::vector<std::string>> Peers() override {
     std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    for (const auto& [key, endpoint] : cache_) out.push_back(endpoint);
-    return out;
+    return internal::CachedEndpoints(cache_);
   }
 
  private:

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cctype>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "akt/cluster.h"
 
@@ -36,6 +38,13 @@ inline std::string EndpointOfMemberJson(const std::string& value) {
   std::size_t from = at + field.size();
   std::size_t to = value.find('"', from);
   return to == std::string::npos ? "" : value.substr(from, to - from);
+}
+
+// The endpoints of a provider's cache (record key -> endpoint).
+inline std::vector<std::string> CachedEndpoints(const std::map<std::string, std::string>& cache) {
+  std::vector<std::string> out;
+  for (const auto& [key, endpoint] : cache) out.push_back(endpoint);
+  return out;
 }
 
 // Letters, digits, '-', '_'; 1..128 characters.
