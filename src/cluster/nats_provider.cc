@@ -170,8 +170,18 @@ class NatsMembership final : public MembershipProvider {
       kvEntry* e = nullptr;
       natsStatus ns = kvWatcher_Next(&e, watcher_, 100);
       if (ns == NATS_TIMEOUT) continue;
-      if (ns != NATS_OK) {  // closed or broken: the beats keep the cache pruned
+      if (ns != NATS_OK) {
+        // Closed or broken: a new watcher (its initial values catch up with
+        // what was missed); meanwhile the beats keep the cache pruned.
         if (!Pause(std::chrono::milliseconds(100))) return;
+        kvWatcher* fresh = nullptr;
+        kvWatchOptions wo;
+        kvWatchOptions_Init(&wo);
+        wo.Timeout = Ms(opt_.timeout);
+        if (kvStore_WatchAll(&fresh, kv_, &wo) == NATS_OK) {
+          kvWatcher_Destroy(watcher_);
+          watcher_ = fresh;
+        }
         continue;
       }
       if (e == nullptr) continue;  // the end of the initial values

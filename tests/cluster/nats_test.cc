@@ -117,6 +117,23 @@ TEST_F(NatsMembership, ADeregisteredNodeLeavesAndACrashedOnesKeyExpires) {
   EXPECT_TRUE(Lists(*watcher, "127.0.0.1:1005")) << "a key that is put every ttl/3 expired";
 }
 
+TEST_F(NatsMembership, AnOutageKeepsTheLastMembersAndTheWatchResumesAfterIt) {
+  ASSERT_TRUE(nats_.up());
+  auto a = Provider(2s);
+  ASSERT_TRUE(a->Register(NatsMember("127.0.0.1:1007", 17)).ok());
+  nats_.Kill();
+  EXPECT_TRUE(Lists(*a, "127.0.0.1:1007")) << "an outage emptied the cache";
+  nats_.Start();  // same port and store: the bucket is still there
+  ASSERT_TRUE(nats_.up());
+  auto b = Provider(2s);
+  Status reg = b->Register(NatsMember("127.0.0.1:1008", 18));
+  ASSERT_TRUE(reg.ok()) << reg.ToString();
+  EXPECT_TRUE(WaitUntil([&] { return Lists(*a, "127.0.0.1:1008"); }, 10000ms))
+      << "the watch did not resume";
+  EXPECT_TRUE(WaitUntil([&] { return Lists(*b, "127.0.0.1:1007"); }, 10000ms))
+      << "the first node's key was not put again after the outage";
+}
+
 TEST_F(NatsMembership, NodesFoundThroughNatsFormOneClusterAndAKilledOneIsDown) {
   ASSERT_TRUE(nats_.up());
   char tmpl[] = "/tmp/akt-nats-cluster-XXXXXX";
