@@ -59,6 +59,11 @@ class NatsMembership final : public MembershipProvider {
     value_ = internal::MemberJson(opt_.cluster, self);
     s = Put();
     if (!s.ok()) return s;
+    {
+      // Itself at once (the watcher's initial values come a moment later).
+      std::lock_guard<std::mutex> lock(mu_);
+      cache_[key_] = self.node.endpoint;
+    }
     kvWatchOptions wo;
     kvWatchOptions_Init(&wo);
     wo.Timeout = Ms(opt_.timeout);
