@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> seeds;
   akt::EtcdOptions etcd;
   akt::NatsOptions nats;
+  akt::Duration ttl = etcd.ttl;  // --ttl-s, for either engine
   std::string events_path;
   std::vector<std::string> spawns;
   for (int i = 1; i < argc; ++i) {
@@ -152,8 +153,7 @@ int main(int argc, char** argv) {
       etcd.endpoints = Split(v);
     } else if (flag == "--ttl-s") {
       if (!ParseInt(v, 1, 86400, &n)) return Usage("--ttl-s must be 1..86400");
-      etcd.ttl = std::chrono::seconds(n);
-      nats.ttl = etcd.ttl;
+      ttl = std::chrono::seconds(n);
     } else if (flag == "--nats") {
       nats.url = v;
     } else if (flag == "--roles") {
@@ -178,15 +178,14 @@ int main(int argc, char** argv) {
   if (provider == "static") {
     if (seeds.empty()) return Usage("--seeds is required with the static provider");
     co.provider = akt::StaticProvider(seeds);
-  } else if (provider == "etcd") {
-    if (etcd.endpoints.empty()) return Usage("--etcd is required with the etcd provider");
-    etcd.cluster = co.name;
-    akt::Result<std::shared_ptr<akt::MembershipProvider>> p = akt::EtcdProvider(etcd);
-    if (!p.ok()) return Usage(p.status().ToString().c_str());
-    co.provider = *p;
-  } else if (provider == "nats") {
-    nats.cluster = co.name;
-    akt::Result<std::shared_ptr<akt::MembershipProvider>> p = akt::NatsProvider(nats);
+  } else if (provider == "etcd" || provider == "nats") {
+    if (provider == "etcd" && etcd.endpoints.empty()) {
+      return Usage("--etcd is required with the etcd provider");
+    }
+    etcd.cluster = nats.cluster = co.name;
+    etcd.ttl = nats.ttl = ttl;
+    akt::Result<std::shared_ptr<akt::MembershipProvider>> p =
+        provider == "etcd" ? akt::EtcdProvider(etcd) : akt::NatsProvider(nats);
     if (!p.ok()) return Usage(p.status().ToString().c_str());
     co.provider = *p;
   } else {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "names.h"
 #include "provider_json.h"
 
 namespace akt {
@@ -226,9 +227,14 @@ class EtcdMembership final : public MembershipProvider {
       stream->Finish().ok();
       Untrack(&keeper_ctx_);
       if (stop_) return;
-      if (!lost) first_ = (at + 1) % channels_.size();  // that endpoint failed: the next
-      // A lost lease (or a broken stream, which may hide one) is granted
-      // again and the key put again; retried until it works.
+      if (!lost) {
+        // The stream broke: the same lease on the next endpoint (a lease
+        // that ran out meanwhile answers ttl 0 there, and is lost).
+        first_ = (at + 1) % channels_.size();
+        if (!Pause(every)) return;
+        continue;
+      }
+      // The lease ran out: a new one, the key put again; until it works.
       while (!stop_ && !GrantAndPut().ok()) {
         if (!Pause(every)) return;
       }
@@ -327,7 +333,7 @@ Result<std::shared_ptr<MembershipProvider>> EtcdProvider(EtcdOptions options) {
   if (options.timeout <= Duration::zero()) {
     return InvalidArgumentError("EtcdOptions::timeout must be positive");
   }
-  if (!internal::ValidProviderName(options.cluster)) {
+  if (!internal::ValidSystemName(options.cluster)) {
     return InvalidArgumentError("EtcdOptions::cluster '" + options.cluster +
                                 "': letters, digits, '-', '_'");
   }

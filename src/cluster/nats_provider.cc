@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "names.h"
 #include "provider_json.h"
 
 namespace akt {
@@ -64,9 +65,7 @@ class NatsMembership final : public MembershipProvider {
       std::lock_guard<std::mutex> lock(mu_);
       cache_[key_] = self.node.endpoint;
     }
-    kvWatchOptions wo;
-    kvWatchOptions_Init(&wo);
-    wo.Timeout = Ms(opt_.timeout);
+    kvWatchOptions wo = WatchOptions();
     natsStatus ns = kvStore_WatchAll(&watcher_, kv_, &wo);
     if (ns != NATS_OK) return FromNats("watch of bucket " + bucket_, ns);
     Prune();
@@ -89,6 +88,13 @@ class NatsMembership final : public MembershipProvider {
   }
 
  private:
+  kvWatchOptions WatchOptions() const {
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    wo.Timeout = Ms(opt_.timeout);
+    return wo;
+  }
+
   Status Open() {
     if (kv_ != nullptr) return Status();
     natsStatus ns = natsOptions_Create(&opts_);
@@ -123,13 +129,11 @@ class NatsMembership final : public MembershipProvider {
     return Status();
   }
 
-  void Close() {
-    if (watcher_ != nullptr) kvWatcher_Destroy(watcher_);
+  void Close() {  // after StopThreads (which destroys the watcher)
     if (kv_ != nullptr) kvStore_Destroy(kv_);
     if (js_ != nullptr) jsCtx_Destroy(js_);
     if (nc_ != nullptr) natsConnection_Destroy(nc_);
     if (opts_ != nullptr) natsOptions_Destroy(opts_);
-    watcher_ = nullptr;
     kv_ = nullptr;
     js_ = nullptr;
     nc_ = nullptr;
@@ -145,9 +149,7 @@ class NatsMembership final : public MembershipProvider {
   // Keys gone from the bucket (expired: a TTL leaves no event) leave the cache.
   void Prune() {
     kvKeysList list;
-    kvWatchOptions wo;
-    kvWatchOptions_Init(&wo);
-    wo.Timeout = Ms(opt_.timeout);
+    kvWatchOptions wo = WatchOptions();
     if (kvStore_Keys(&list, kv_, &wo) != NATS_OK) return;
     std::set<std::string> present;
     for (int i = 0; i < list.Count; ++i) present.insert(list.Keys[i]);
@@ -180,9 +182,7 @@ class NatsMembership final : public MembershipProvider {
         // what was missed); meanwhile the beats keep the cache pruned.
         if (!Pause(std::chrono::milliseconds(100))) return;
         kvWatcher* fresh = nullptr;
-        kvWatchOptions wo;
-        kvWatchOptions_Init(&wo);
-        wo.Timeout = Ms(opt_.timeout);
+        kvWatchOptions wo = WatchOptions();
         if (kvStore_WatchAll(&fresh, kv_, &wo) == NATS_OK) {
           kvWatcher_Destroy(watcher_);
           watcher_ = fresh;
@@ -244,8 +244,8 @@ Result<std::shared_ptr<MembershipProvider>> NatsProvider(NatsOptions options) {
   if (options.timeout <= Duration::zero()) {
     return InvalidArgumentError("NatsOptions::timeout must be positive");
   }
-  if (!internal::ValidProviderName(options.cluster) ||
-      !internal::ValidProviderName(options.bucket_prefix + options.cluster)) {
+  if (!internal::ValidSystemName(options.cluster) ||
+      !internal::ValidSystemName(options.bucket_prefix + options.cluster)) {
     return InvalidArgumentError("NatsOptions::cluster '" + options.cluster +
                                 "' (and bucket_prefix): letters, digits, '-', '_'");
   }

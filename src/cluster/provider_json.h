@@ -1,9 +1,8 @@
 // What the etcd and NATS providers store for a member: one line of JSON,
 // {"cluster":..,"system":..,"endpoint":..,"incarnation":"<u64>","roles":[..]}
-// (readable with etcdctl and the nats tools), and the checks of their names.
+// (readable with etcdctl and the nats tools).
 #pragma once
 
-#include <cctype>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,15 +44,6 @@ inline std::vector<std::string> CachedEndpoints(const std::map<std::string, std:
   std::vector<std::string> out;
   for (const auto& [key, endpoint] : cache) out.push_back(endpoint);
   return out;
-}
-
-// Letters, digits, '-', '_'; 1..128 characters.
-inline bool ValidProviderName(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
 }
 
 }  // namespace akt::internal

@@ -90,7 +90,7 @@ void RemotingImpl::NodeUp(Connection* c) {
   // A start that dialed us is up: answers to it need not wait out the
   // backoff of the dials that failed while it was down (a restarted node
   // would otherwise miss its admission).
-  if ((connected || replaced) && c->inbound()) ForgetBackoff(id.endpoint);
+  if (connected && c->inbound()) ForgetBackoff(id.endpoint);
   if (connected) sys_->events().Publish(NodeConnected{id});
 }
 

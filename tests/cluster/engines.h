@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,7 +21,24 @@
 #include <thread>
 #include <vector>
 
+#include "akt/cluster.h"
+
 namespace akt::test {
+
+// A member for a provider's Register, of system "sys".
+inline Member TestMember(const std::string& endpoint, uint64_t incarnation,
+                         std::vector<std::string> roles) {
+  Member m;
+  m.node = NodeId{"sys", endpoint, incarnation};
+  m.roles = std::move(roles);
+  return m;
+}
+
+// `p` lists `endpoint` among its peers.
+inline bool Lists(MembershipProvider& p, const std::string& endpoint) {
+  Result<std::vector<std::string>> peers = p.Peers();
+  return peers.ok() && std::find(peers->begin(), peers->end(), endpoint) != peers->end();
+}
 
 // A loopback TCP port nothing listens on now (the kernel's choice).
 inline uint16_t FreePort() {

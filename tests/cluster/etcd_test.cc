@@ -15,6 +15,7 @@
 #include "akt/cluster.h"
 #include "akt/cluster_etcd.h"
 #include "engines.h"
+#include "node_events.h"
 #include "port_child.h"
 #include "remote_fixture.h"
 
@@ -24,15 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 
 Member MakeMember(const std::string& endpoint, uint64_t incarnation) {
-  Member m;
-  m.node = NodeId{"sys", endpoint, incarnation};
-  m.roles = {"api", "worker"};
-  return m;
-}
-
-bool Lists(MembershipProvider& p, const std::string& endpoint) {
-  Result<std::vector<std::string>> peers = p.Peers();
-  return peers.ok() && std::find(peers->begin(), peers->end(), endpoint) != peers->end();
+  return TestMember(endpoint, incarnation, {"api", "worker"});
 }
 
 class EtcdMembership : public ::testing::Test {
@@ -158,24 +151,8 @@ class EtcdCluster : public EtcdMembership {
                                            etcd_.endpoint(), "--ttl-s", "2", "--min-members",
                                            std::to_string(min_members), "--events", Events(i)});
   }
-  std::vector<std::string> Lines(int i) const {
-    std::vector<std::string> out;
-    std::ifstream in(Events(i));
-    for (std::string l; std::getline(in, l);) out.push_back(l);
-    return out;
-  }
-  std::string Self(int i) const {
-    for (const std::string& l : Lines(i)) {
-      if (l.rfind("self ", 0) == 0) return l.substr(5);
-    }
-    return "";
-  }
-  bool Saw(int i, const std::string& prefix) const {
-    for (const std::string& l : Lines(i)) {
-      if (l.rfind(prefix, 0) == 0) return true;
-    }
-    return false;
-  }
+  std::string Self(int i) const { return EventSelf(Events(i)); }
+  bool Saw(int i, const std::string& prefix) const { return EventCount(Events(i), prefix) > 0; }
   void Form(int n) {
     for (int i = 0; i < n; ++i) {
       Start(i, n);

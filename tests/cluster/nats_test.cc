@@ -14,6 +14,7 @@
 #include "akt/cluster.h"
 #include "akt/cluster_nats.h"
 #include "engines.h"
+#include "node_events.h"
 #include "port_child.h"
 #include "remote_fixture.h"
 
@@ -23,15 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 
 Member NatsMember(const std::string& endpoint, uint64_t incarnation) {
-  Member m;
-  m.node = NodeId{"sys", endpoint, incarnation};
-  m.roles = {"api"};
-  return m;
-}
-
-bool Lists(MembershipProvider& p, const std::string& endpoint) {
-  Result<std::vector<std::string>> peers = p.Peers();
-  return peers.ok() && std::find(peers->begin(), peers->end(), endpoint) != peers->end();
+  return TestMember(endpoint, incarnation, {"api"});
 }
 
 // The value of `key` in `bucket`, read with cnats ("" when absent).
@@ -141,24 +134,8 @@ TEST_F(NatsMembership, NodesFoundThroughNatsFormOneClusterAndAKilledOneIsDown) {
   std::string dir = tmpl;
   uint16_t port = static_cast<uint16_t>(23000 + (::getpid() % 20000));
   auto events = [&](int i) { return dir + "/n" + std::to_string(i); };
-  auto lines = [&](int i) {
-    std::vector<std::string> out;
-    std::ifstream in(events(i));
-    for (std::string l; std::getline(in, l);) out.push_back(l);
-    return out;
-  };
-  auto self = [&](int i) {
-    for (const std::string& l : lines(i)) {
-      if (l.rfind("self ", 0) == 0) return l.substr(5);
-    }
-    return std::string();
-  };
-  auto saw = [&](int i, const std::string& prefix) {
-    for (const std::string& l : lines(i)) {
-      if (!prefix.empty() && l.rfind(prefix, 0) == 0) return true;
-    }
-    return false;
-  };
+  auto self = [&](int i) { return EventSelf(events(i)); };
+  auto saw = [&](int i, const std::string& prefix) { return EventCount(events(i), prefix) > 0; };
   std::vector<std::unique_ptr<support::PortChild>> nodes;
   for (int i = 0; i < 3; ++i) {
     nodes.push_back(std::make_unique<support::PortChild>(

@@ -20,6 +20,7 @@
 #include "akt/grain.h"
 #include "akt/remote.h"
 #include "akt/system.h"
+#include "node_events.h"
 #include "port_child.h"
 
 namespace akt::test {
@@ -45,25 +46,11 @@ class NodeProc {
   const std::string& endpoint() const { return endpoint_; }
   support::PortChild& child() { return *child_; }
 
-  std::vector<std::string> Lines() const {
-    std::vector<std::string> out;
-    std::ifstream in(events_);
-    for (std::string l; std::getline(in, l);) out.push_back(l);
-    return out;
-  }
+  std::vector<std::string> Lines() const { return EventLines(events_); }
   // "endpoint#incarnation" of this start (the first line it writes).
-  std::string Self() const {
-    for (const std::string& l : Lines()) {
-      if (l.rfind("self ", 0) == 0) return l.substr(5);
-    }
-    return "";
-  }
+  std::string Self() const { return EventSelf(events_); }
   // Lines starting with `prefix`.
-  int Count(const std::string& prefix) const {
-    int n = 0;
-    for (const std::string& l : Lines()) n += l.rfind(prefix, 0) == 0;
-    return n;
-  }
+  int Count(const std::string& prefix) const { return EventCount(events_, prefix); }
 
  private:
   std::string endpoint_;
