@@ -14,7 +14,7 @@
 #include "akt/cluster.h"
 #include "akt/cluster_nats.h"
 #include "engines.h"
-#include "node_events.h"
+#include "event_file.h"
 #include "port_child.h"
 #include "remote_fixture.h"
 

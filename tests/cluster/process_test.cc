@@ -20,7 +20,7 @@
 #include "akt/grain.h"
 #include "akt/remote.h"
 #include "akt/system.h"
-#include "node_events.h"
+#include "event_file.h"
 #include "port_child.h"
 
 namespace akt::test {
