@@ -74,6 +74,7 @@ void RemotingImpl::NodeUp(Connection* c) {
     n.id = id;
     connected = n.conns++ == 0;
     n.down_since_ns = 0;
+    if (connected) QueueNodeEvent(NodeConnected{id});
     if (id.incarnation != 0) {
       auto [it, fresh] = current_.try_emplace(id.endpoint, id.incarnation);
       if (!fresh && it->second != id.incarnation) {
@@ -91,7 +92,23 @@ void RemotingImpl::NodeUp(Connection* c) {
   // backoff of the dials that failed while it was down (a restarted node
   // would otherwise miss its admission).
   if (connected && c->inbound()) ForgetBackoff(id.endpoint);
-  if (connected) sys_->events().Publish(NodeConnected{id});
+  PublishNodeEvents();
+}
+
+void RemotingImpl::PublishNodeEvents() {
+  std::unique_lock<std::mutex> lock(nodes_mu_);
+  if (node_events_publishing_) return;  // that thread publishes ours too
+  node_events_publishing_ = true;
+  while (!node_events_.empty()) {
+    std::vector<NodeEvent> batch;
+    batch.swap(node_events_);
+    lock.unlock();
+    for (NodeEvent& e : batch) {
+      std::visit([this](auto& ev) { sys_->events().Publish(std::move(ev)); }, e);
+    }
+    lock.lock();
+  }
+  node_events_publishing_ = false;
 }
 
 void RemotingImpl::NodeDown(Connection* c, const Status& why) {
@@ -111,9 +128,10 @@ void RemotingImpl::NodeDown(Connection* c, const Status& why) {
       return;
     }
     n.down_since_ns = NowNs();
+    QueueNodeEvent(NodeDisconnected{id, why});
   }
   nodes_cv_.notify_all();
-  sys_->events().Publish(NodeDisconnected{id, why});
+  PublishNodeEvents();
 }
 
 Duration RemotingImpl::NodesPeriod() const {
@@ -198,7 +216,11 @@ void RemotingImpl::LoseNode(const NodeId& id, const Status& why, TerminationReas
     internal::CellOf(pid)
         ->RetireProxy();  // out of the map: nothing else would break its self-reference
   }
-  sys_->events().Publish(NodeLost{id, why});
+  {
+    std::lock_guard<std::mutex> lock(nodes_mu_);
+    QueueNodeEvent(NodeLost{id, why});
+  }
+  PublishNodeEvents();
 }
 
 }  // namespace akt

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "akt/grain.h"
@@ -187,6 +188,13 @@ class RemotingImpl final : public internal::RemoteHooks {
     Status reason;
     bool lost = false;
   };
+  // Node events are queued under nodes_mu_ in the order of the changes they
+  // tell, and published outside it by one thread at a time, so they reach
+  // the event stream in that order (per node: connected, disconnected, ...)
+  // even when the changes come from different I/O threads.
+  using NodeEvent = std::variant<NodeConnected, NodeDisconnected, NodeLost>;
+  void QueueNodeEvent(NodeEvent e) { node_events_.push_back(std::move(e)); }  // nodes_mu_
+  void PublishNodeEvents();
   void NodesLoop();
   void NodesCheck(int64_t now_ns);
   Duration NodesPeriod() const;
@@ -265,6 +273,8 @@ class RemotingImpl final : public internal::RemoteHooks {
   std::thread nodes_thread_;
   std::condition_variable nodes_cv_;
   bool nodes_stop_ = false;  // nodes_mu_
+  std::vector<NodeEvent> node_events_;  // nodes_mu_: not published yet
+  bool node_events_publishing_ = false;  // nodes_mu_
 
   std::shared_ptr<remote::Transport> transport_;  // null: TCP
   std::mutex sim_mu_;
