@@ -110,7 +110,8 @@ struct NodeId {
 // (either way) is open; NodeDisconnected when the last one closed; then
 // either NodeConnected again (it came back within node_lost_after) or
 // NodeLost. A new incarnation at a node's endpoint makes the old one lost at
-// once. NodeLost also ends every watch of an actor on that node: watchers get
+// once (the old one's NodeLost comes before the new one's NodeConnected).
+// NodeLost also ends every watch of an actor on that node: watchers get
 // Terminated with reason kNodeLost.
 struct NodeConnected {
   NodeId node;

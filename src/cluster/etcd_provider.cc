@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
-#include "names.h"
 #include "provider_json.h"
 
 namespace akt {
@@ -327,16 +326,9 @@ Result<std::shared_ptr<MembershipProvider>> EtcdProvider(EtcdOptions options) {
       return InvalidArgumentError("EtcdOptions::endpoints: '" + ep + "' is not host:port");
     }
   }
-  if (options.ttl < std::chrono::seconds(1)) {
-    return InvalidArgumentError("EtcdOptions::ttl must be at least 1 s");
-  }
-  if (options.timeout <= Duration::zero()) {
-    return InvalidArgumentError("EtcdOptions::timeout must be positive");
-  }
-  if (!internal::ValidSystemName(options.cluster)) {
-    return InvalidArgumentError("EtcdOptions::cluster '" + options.cluster +
-                                "': letters, digits, '-', '_'");
-  }
+  Status checked =
+      internal::CheckProviderOptions("EtcdOptions", options.cluster, options.ttl, options.timeout);
+  if (!checked.ok()) return checked;
   return std::shared_ptr<MembershipProvider>(std::make_shared<EtcdMembership>(std::move(options)));
 }
 

@@ -16,7 +16,6 @@
 #include <set>
 #include <thread>
 
-#include "names.h"
 #include "provider_json.h"
 
 namespace akt {
@@ -192,7 +191,8 @@ class NatsMembership final : public MembershipProvider {
       if (e == nullptr) continue;  // the end of the initial values
       std::string key = kvEntry_Key(e);
       kvOperation op = kvEntry_Operation(e);
-      std::string value(kvEntry_ValueString(e) ? kvEntry_ValueString(e) : "");
+      const char* raw = kvEntry_ValueString(e);
+      std::string value(raw != nullptr ? raw : "");
       kvEntry_Destroy(e);
       std::lock_guard<std::mutex> lock(mu_);
       if (op == kvOp_Put) {
@@ -238,16 +238,12 @@ class NatsMembership final : public MembershipProvider {
 
 Result<std::shared_ptr<MembershipProvider>> NatsProvider(NatsOptions options) {
   if (options.url.empty()) return InvalidArgumentError("NatsOptions::url is empty");
-  if (options.ttl < std::chrono::seconds(1)) {
-    return InvalidArgumentError("NatsOptions::ttl must be at least 1 s");
-  }
-  if (options.timeout <= Duration::zero()) {
-    return InvalidArgumentError("NatsOptions::timeout must be positive");
-  }
-  if (!internal::ValidSystemName(options.cluster) ||
-      !internal::ValidSystemName(options.bucket_prefix + options.cluster)) {
-    return InvalidArgumentError("NatsOptions::cluster '" + options.cluster +
-                                "' (and bucket_prefix): letters, digits, '-', '_'");
+  Status checked =
+      internal::CheckProviderOptions("NatsOptions", options.cluster, options.ttl, options.timeout);
+  if (!checked.ok()) return checked;
+  if (!internal::ValidSystemName(options.bucket_prefix + options.cluster)) {
+    return InvalidArgumentError("NatsOptions::bucket_prefix '" + options.bucket_prefix +
+                                "': letters, digits, '-', '_'");
   }
   return std::shared_ptr<MembershipProvider>(std::make_shared<NatsMembership>(std::move(options)));
 }

@@ -1,4 +1,5 @@
-// What the etcd and NATS providers store for a member: one line of JSON,
+// What the etcd and NATS providers share: the checks of their options, and
+// what they store for a member: one line of JSON,
 // {"cluster":..,"system":..,"endpoint":..,"incarnation":"<u64>","roles":[..]}
 // (readable with etcdctl and the nats tools).
 #pragma once
@@ -8,8 +9,20 @@
 #include <vector>
 
 #include "akt/cluster.h"
+#include "names.h"
 
 namespace akt::internal {
+
+// The options both engines have; `what` is the struct's name in messages.
+inline Status CheckProviderOptions(const std::string& what, const std::string& cluster,
+                                   Duration ttl, Duration timeout) {
+  if (ttl < std::chrono::seconds(1)) return InvalidArgumentError(what + "::ttl must be at least 1 s");
+  if (timeout <= Duration::zero()) return InvalidArgumentError(what + "::timeout must be positive");
+  if (!ValidSystemName(cluster)) {
+    return InvalidArgumentError(what + "::cluster '" + cluster + "': letters, digits, '-', '_'");
+  }
+  return Status();
+}
 
 inline std::string JsonString(const std::string& s) {
   std::string out = "\"";

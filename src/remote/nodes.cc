@@ -58,40 +58,47 @@ std::vector<NodeId> RemotingImpl::ConnectedNodes() const {
 void RemotingImpl::NodeUp(Connection* c) {
   const NodeId& id = c->peer_node();
   if (id.endpoint == endpoint_ && id.incarnation == self_.incarnation) return;  // ourselves
-  std::optional<NodeId> replaced;
   bool connected = false;
-  {
-    std::lock_guard<std::mutex> lock(nodes_mu_);
-    if (nodes_stop_ || c->closed()) return;  // NodeDown will not come: count nothing
-    c->node_reported_ = true;
-    NodeEntry& n = nodes_[NodeKey(id)];
-    if (n.lost) {
-      // Lost is final for an incarnation (its PIDs were refused, its
-      // watchers told): a connection from it is counted, nothing more.
-      n.conns++;
-      return;
-    }
-    n.id = id;
-    connected = n.conns++ == 0;
-    n.down_since_ns = 0;
-    if (connected) QueueNodeEvent(NodeConnected{id});
-    if (id.incarnation != 0) {
-      auto [it, fresh] = current_.try_emplace(id.endpoint, id.incarnation);
-      if (!fresh && it->second != id.incarnation) {
-        auto old = nodes_.find(NodeKey(NodeId{id.system, id.endpoint, it->second}));
+  for (;;) {
+    std::optional<NodeId> replaced;
+    {
+      std::lock_guard<std::mutex> lock(nodes_mu_);
+      if (nodes_stop_ || c->closed()) return;  // NodeDown will not come: count nothing
+      auto known = nodes_.find(NodeKey(id));
+      if (known != nodes_.end() && known->second.lost) {
+        // Lost is final for an incarnation (its PIDs were refused, its
+        // watchers told): a connection from it is counted, nothing more.
+        c->node_reported_ = true;
+        known->second.conns++;
+        return;
+      }
+      // An older live incarnation at the endpoint is lost first, so its
+      // NodeLost comes before this one's NodeConnected.
+      auto cur = id.incarnation != 0 ? current_.find(id.endpoint) : current_.end();
+      if (cur != current_.end() && cur->second != id.incarnation) {
+        auto old = nodes_.find(NodeKey(NodeId{id.system, id.endpoint, cur->second}));
         if (old != nodes_.end() && !old->second.lost) replaced = old->second.id;
-        it->second = id.incarnation;
+      }
+      if (!replaced) {
+        if (id.incarnation != 0) current_[id.endpoint] = id.incarnation;
+        c->node_reported_ = true;
+        NodeEntry& n = nodes_[NodeKey(id)];
+        n.id = id;
+        connected = n.conns++ == 0;
+        n.down_since_ns = 0;
+        if (connected) QueueNodeEvent(NodeConnected{id});
       }
     }
-  }
-  if (replaced) {
+    if (!replaced) break;
+    // Marks it lost (and no longer current): the next turn counts this one.
     LoseNode(*replaced, UnavailableError("node " + replaced->ToString() + " was replaced by " +
                                          id.ToString() + " at the same endpoint"));
   }
+  if (!connected) return;
   // A start that dialed us is up: answers to it need not wait out the
   // backoff of the dials that failed while it was down (a restarted node
   // would otherwise miss its admission).
-  if (connected && c->inbound()) ForgetBackoff(id.endpoint);
+  if (c->inbound()) ForgetBackoff(id.endpoint);
   PublishNodeEvents();
 }
 

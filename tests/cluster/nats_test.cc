@@ -68,6 +68,9 @@ TEST(NatsOptionsTest, BadOptionsAreRefusedAndNoServerIsAClearError) {
   o.cluster = "a.b";
   EXPECT_NE(NatsProvider(o).status().message().find("cluster"), std::string::npos);
   o.cluster = "ok";
+  o.bucket_prefix = "members.";
+  EXPECT_NE(NatsProvider(o).status().message().find("bucket_prefix"), std::string::npos);
+  o.bucket_prefix = "akt_members_";
   o.url = "nats://127.0.0.1:" + std::to_string(FreePort());
   o.timeout = 300ms;
   Result<std::shared_ptr<MembershipProvider>> p = NatsProvider(o);

@@ -1,5 +1,6 @@
 // Remoting between separate processes: the test talks to akt_remote_node,
 // a real second process, over loopback TCP.
+#include <algorithm>
 #include <csignal>
 
 #include "node_events.h"
@@ -83,6 +84,7 @@ TEST(RemoteProcess, AsksInFlightFailWhenTheProcessDies) {
 TEST(RemoteProcess, APidOfAKilledNodeNeverReachesTheProcessThatReplacesIt) {
   uint16_t port;
   Node me = Node::Start("client3");
+  NodeEvents events(*me.system);
   Result<PID> old = Status(StatusCode::kInternal, "not looked up");
   {
     NodeProcess node;
@@ -105,6 +107,19 @@ TEST(RemoteProcess, APidOfAKilledNodeNeverReachesTheProcessThatReplacesIt) {
         return fresh.ok() && fresh->Ask<akt::test::Pong>(MakePing(2), 2s).ok();
       },
       10000ms));
+  // Per endpoint the events read as one story: the old start is lost before
+  // the new one is connected (both connected lines name the same endpoint).
+  std::vector<std::string> log = events.log();
+  ASSERT_FALSE(log.empty());
+  const std::string first = log[0];
+  ASSERT_EQ(first.rfind("connected ", 0), 0u) << first;
+  const std::string old_id = first.substr(std::string("connected ").size());
+  auto lost_at = std::find(log.begin(), log.end(), "lost " + old_id);
+  auto new_at = std::find_if(log.begin() + 1, log.end(), [&](const std::string& l) {
+    return l.rfind("connected ", 0) == 0 && l != first;
+  });
+  ASSERT_NE(new_at, log.end());
+  EXPECT_LT(lost_at - log.begin(), new_at - log.begin()) << ::testing::PrintToString(log);
   Result<Message> refused = old->Ask(MakePing(3), 2s);
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
   EXPECT_FALSE(old->IsRunning());
