@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "provider_json.h"
 
@@ -145,7 +146,9 @@ class NatsMembership final : public MembershipProvider {
     return ns == NATS_OK ? Status() : FromNats("put of " + key_, ns);
   }
 
-  // Keys gone from the bucket (expired: a TTL leaves no event) leave the cache.
+  // Keys gone from the bucket (expired: a TTL leaves no event) leave the
+  // cache. A key missing from the listing is read before it goes: a listing
+  // made while other keys are put can miss a live one.
   void Prune() {
     kvKeysList list;
     kvWatchOptions wo = WatchOptions();
@@ -153,9 +156,20 @@ class NatsMembership final : public MembershipProvider {
     std::set<std::string> present;
     for (int i = 0; i < list.Count; ++i) present.insert(list.Keys[i]);
     kvKeysList_Destroy(&list);
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = cache_.begin(); it != cache_.end();) {
-      it = present.count(it->first) ? std::next(it) : cache_.erase(it);
+    std::vector<std::string> missing;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, endpoint] : cache_) {
+        if (!present.count(key)) missing.push_back(key);
+      }
+    }
+    for (const std::string& key : missing) {
+      kvEntry* e = nullptr;
+      natsStatus ns = kvStore_Get(&e, kv_, key.c_str());
+      if (e != nullptr) kvEntry_Destroy(e);
+      if (ns != NATS_NOT_FOUND) continue;  // there after all, or not known: kept
+      std::lock_guard<std::mutex> lock(mu_);
+      cache_.erase(key);
     }
   }
 
