@@ -20,8 +20,10 @@
 //
 // Kinds other nodes can SpawnOn here: "echo" (replies with what it got).
 // Grain kind: "counter" — a google.protobuf.Int64Value adds its value and is
-// answered with the new total (an Int64Value); the identity lives on its
-// owner in the cluster, whichever node sends.
+// answered with the new total (an Int64Value); one activation per identity
+// in the cluster, placed by --grain-strategy local|round-robin|random|
+// least-load (default local) among the members with --grain-role (default
+// any); --grain-min-members N: no activation before N members.
 #include <google/protobuf/wrappers.pb.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -104,7 +106,9 @@ int Usage(const char* why) {
                "                [--provider etcd --etcd H:P,H:P,... [--ttl-s S]]\n"
                "                [--provider nats --nats nats://H:P [--ttl-s S]]\n"
                "                [--min-members N] [--probe-interval-ms MS]\n"
-               "                [--probe-timeout-ms MS] [--events FILE] [--spawn NAME]...\n",
+               "                [--probe-timeout-ms MS] [--events FILE] [--spawn NAME]...\n"
+               "                [--grain-strategy local|round-robin|random|least-load]\n"
+               "                [--grain-role R] [--grain-min-members N]\n",
                why);
   return 2;
 }
@@ -131,6 +135,7 @@ int main(int argc, char** argv) {
   akt::Duration ttl = etcd.ttl;  // --ttl-s, for either engine
   std::string events_path;
   std::vector<std::string> spawns;
+  akt::GrainOptions counter;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (i + 1 >= argc) return Usage(("missing the value of " + flag).c_str());
@@ -171,6 +176,24 @@ int main(int argc, char** argv) {
       events_path = v;
     } else if (flag == "--spawn") {
       spawns.push_back(v);
+    } else if (flag == "--grain-strategy") {
+      std::string t = v;
+      if (t == "local") {
+        counter.activation_strategy = akt::ActivationStrategy::kLocal;
+      } else if (t == "round-robin") {
+        counter.activation_strategy = akt::ActivationStrategy::kRoundRobin;
+      } else if (t == "random") {
+        counter.activation_strategy = akt::ActivationStrategy::kRandom;
+      } else if (t == "least-load") {
+        counter.activation_strategy = akt::ActivationStrategy::kLeastLoad;
+      } else {
+        return Usage("--grain-strategy must be local, round-robin, random or least-load");
+      }
+    } else if (flag == "--grain-role") {
+      counter.activation_role = v;
+    } else if (flag == "--grain-min-members") {
+      if (!ParseInt(v, 1, 100000, &n)) return Usage("--grain-min-members must be >= 1");
+      co.grain_activation_min_members = static_cast<int>(n);
     } else {
       return Usage(("unknown flag " + flag).c_str());
     }
@@ -243,7 +266,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   akt::Status kind = (*remoting)->RegisterKind("echo", akt::Context::MakeFactory<Echo>());
-  if (kind.ok()) kind = system.RegisterGrainKind("counter", akt::MakeGrainFactory<Counter>());
+  if (kind.ok()) kind = system.RegisterGrainKind("counter", akt::MakeGrainFactory<Counter>(), counter);
   if (!kind.ok()) {
     std::fprintf(stderr, "akt-node: %s\n", kind.ToString().c_str());
     return 1;

@@ -128,6 +128,11 @@ struct ClusterOptions {
   // directory (a name's owner that is being rebuilt after a membership
   // change answers "ask again"); then kUnavailable.
   Duration directory_timeout = std::chrono::seconds(5);
+  // Grains: no new activation anywhere until the view has this many members
+  // (a message that would activate one is answered kUnavailable, retryable,
+  // meanwhile); grains already active keep serving. Where a new activation
+  // goes: GrainOptions::activation_strategy / activation_role.
+  int grain_activation_min_members = 1;
 };
 
 // Where Cluster::SpawnOn puts an actor, among the live members that have

@@ -82,6 +82,18 @@ struct GrainIdentityHash {
   std::size_t operator()(const GrainIdentity& id) const { return static_cast<std::size_t>(id.hash()); }
 };
 
+// Where a cluster activates a grain the first time it is sent a message
+// (or again, after it deactivated or its node was lost); a single node
+// activates every grain itself. The identity's directory owner decides, once,
+// among the live members that have the kind's role, so concurrent first
+// messages from several nodes still make one activation.
+enum class ActivationStrategy : uint8_t {
+  kLocal,       // the node the first message came from (the default)
+  kRoundRobin,  // the next member in turn (per deciding owner)
+  kRandom,
+  kLeastLoad,   // the member with the fewest actors and grains (as last probed)
+};
+
 struct GrainOptions {
   // One OnActivate attempt may take this long; a slower one counts as failed.
   Duration activation_timeout = std::chrono::seconds(5);
@@ -100,6 +112,12 @@ struct GrainOptions {
   // rebalancing) moves it. Recorded with the grain's identity and kept across
   // deactivations (unlike GoAkt v3.14, where the flag was silently reset).
   bool disable_relocation = false;
+  // In a cluster: where a new activation goes, and which members may host
+  // it (empty: any member). The kind's options at the deciding owner count,
+  // so register each kind with the same options on every member (also on
+  // those without the role: they route, they never host it).
+  ActivationStrategy activation_strategy = ActivationStrategy::kLocal;
+  std::string activation_role;
 
   GrainOptions& WithActivationTimeout(Duration d) {
     activation_timeout = d;
@@ -129,6 +147,14 @@ struct GrainOptions {
   }
   GrainOptions& WithGrainDisableRelocation() {
     disable_relocation = true;
+    return *this;
+  }
+  GrainOptions& WithActivationStrategy(ActivationStrategy s) {
+    activation_strategy = s;
+    return *this;
+  }
+  GrainOptions& WithActivationRole(std::string role) {
+    activation_role = std::move(role);
     return *this;
   }
 };

@@ -147,11 +147,10 @@ ClusterImpl::~ClusterImpl() = default;
 
 Status ClusterImpl::Start() {
   internal::SystemImpl& sys = internal::ImplOf(system_);
-  // Grains live on their owner in the view from now on.
+  // Grains are placed by the owners of their keys from now on.
   auto grains = std::make_shared<ClusterGrainDirectory>(this);
   Status placed = internal::GrainRegistry::Of(&sys)->SetDirectory(grains);
   if (!placed.ok()) return placed;
-  directory_->SetHandOff([grains](std::vector<std::string> keys) { grains->HandOff(keys); });
   // The handlers first: the actor's first join request may be answered
   // before it has run another turn.
   Status s = remoting_->RegisterControl(
@@ -218,6 +217,18 @@ Status ClusterImpl::Start() {
     c->directory_->Reserve(m.As<pb::NameReserve>()->name());
     return ack();
   });
+  if (!s.ok()) return s;
+  s = serve(pb::GrainGrant::descriptor(), [ack](ClusterImpl* c, remote::Connection*, const Message& m) {
+    const auto* g = m.As<pb::GrainGrant>();
+    c->directory_->AcceptGrant(g->key(), g->epoch());
+    return ack();
+  });
+  if (!s.ok()) return s;
+  s = serve(pb::GrainPlaced::descriptor(),
+            [ack, grains](ClusterImpl*, remote::Connection*, const Message& m) {
+              grains->Placed(*m.As<pb::GrainPlaced>());
+              return ack();
+            });
   if (!s.ok()) return s;
   s = serve(pb::LoadQuery::descriptor(), [](ClusterImpl* c, remote::Connection*, const Message&) {
     auto out = std::make_unique<pb::LoadReply>();
@@ -409,6 +420,7 @@ void ClusterImpl::AnswerPing(const pb::Ping& ping, pb::Pong* pong) {
     pong->set_status(pb::Pong::NOT_A_MEMBER);  // removed in a view it has not seen
   } else {
     pong->set_status(pb::Pong::OK);
+    pong->set_load(system_.ActorCount());
     if (ping.claim_term() != 0) pong->set_granted(PromiseLocked(ping.claim_term(), MemberKey(from)));
   }
 }
@@ -445,6 +457,9 @@ Result<Cluster*> Cluster::Join(ActorSystem& system, ClusterOptions options) {
                                 " must be 1..255 of [A-Za-z0-9_-]");
   }
   if (options.min_members < 1) return InvalidArgumentError("ClusterOptions::min_members must be >= 1");
+  if (options.grain_activation_min_members < 1) {
+    return InvalidArgumentError("ClusterOptions::grain_activation_min_members must be >= 1");
+  }
   if (options.probe_interval <= Duration::zero() || options.probe_timeout <= Duration::zero() ||
       options.gossip_interval <= Duration::zero() || options.join_retry <= Duration::zero() ||
       options.max_join_retry < options.join_retry) {

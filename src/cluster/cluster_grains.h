@@ -1,14 +1,18 @@
-// The cluster's GrainDirectory (internal): grains live on their owner in
-// the current view (see cluster_grains.cc).
+// The cluster's GrainDirectory (internal): each grain key's owner decides
+// where it is activated (see cluster_grains.cc).
 #pragma once
 
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "cluster_impl.h"
 #include "grain_directory.h"
 
 namespace akt {
+
+namespace cluster {
+class GrainPlaced;
+}  // namespace cluster
 
 // "grain:<kind>/<name>": a grain's key in the cluster directory (actor
 // names cannot contain ':', so the two never meet).
@@ -18,12 +22,12 @@ class ClusterGrainDirectory final : public internal::GrainDirectory {
  public:
   explicit ClusterGrainDirectory(ClusterImpl* cluster) : c_(cluster) {}
   Result<internal::GrainPlacement> Resolve(const GrainIdentity& id) override;
-  Result<uint64_t> Claim(const GrainIdentity& id, internal::GrainPlacement* owner) override;
+  Result<uint64_t> Claim(const GrainIdentity& id, const GrainOptions& options,
+                         std::string_view from, internal::GrainPlacement* owner) override;
   void Release(const GrainIdentity& id, uint64_t epoch) override;
   void Invalidate(const GrainIdentity& id, const internal::GrainPlacement& stale) override;
-  // After a view change: deactivates (kHandingOff) the grains of `keys`,
-  // active here and owned elsewhere now; each releases its key when it ends.
-  void HandOff(const std::vector<std::string>& keys);
+  // The owner's note of where a grain this node sent to is hosted.
+  void Placed(const cluster::GrainPlaced& placed);
 
  private:
   ClusterImpl* c_;

@@ -64,9 +64,9 @@ bool Directory::SyncedLocked() const {
   return true;
 }
 
-void Directory::ApplyRecordsLocked(const NodeId& from, const std::vector<std::string>& names) {
+void Directory::ApplyRecordsLocked(const NodeId& from, const Early& records) {
   const NodeId& me = c_->self().node;
-  for (const std::string& name : names) {
+  for (const std::string& name : records.names) {
     const Member* owner = OwnerLocked(name);
     if (owner == nullptr || owner->node != me) continue;
     auto [it, fresh] = owned_.try_emplace(name);
@@ -74,12 +74,34 @@ void Directory::ApplyRecordsLocked(const NodeId& from, const std::vector<std::st
     // granted a name; a record of a departed holder gives way.
     if (fresh || view_.Find(it->second.holder) == nullptr) it->second.holder = from;
   }
+  for (const auto& [key, epoch] : records.grains) {  // the same argument for grants
+    const Member* owner = OwnerLocked(key);
+    if (owner == nullptr || owner->node != me) continue;
+    auto [it, fresh] = owned_.try_emplace(key);
+    if (fresh || view_.Find(it->second.holder) == nullptr) {
+      it->second.holder = from;
+      it->second.epoch = epoch;
+    }
+  }
+}
+
+void Directory::AddHeldLocked(const NodeId& to, pb::NameRecords* records) const {
+  for (const std::string& name : held_) {
+    const Member* owner = OwnerLocked(name);
+    if (owner != nullptr && owner->node == to) records->add_names(name);
+  }
+  for (const auto& [key, epoch] : grants_) {
+    const Member* owner = OwnerLocked(key);
+    if (owner == nullptr || owner->node != to) continue;
+    pb::GrainRecord* g = records->add_grains();
+    g->set_key(key);
+    g->set_epoch(epoch);
+  }
 }
 
 void Directory::OnView(const View& view, MemberState state) {
   const NodeId& me = c_->self().node;
   std::vector<std::pair<std::string, pb::NameRecords>> sends;
-  std::vector<std::string> hand_off;
   {
     std::lock_guard<std::mutex> lock(mu_);
     view_ = view;
@@ -97,16 +119,19 @@ void Directory::OnView(const View& view, MemberState state) {
       bool keep = owner != nullptr && owner->node == me && view_.Find(it->second.holder) != nullptr;
       it = keep ? std::next(it) : owned_.erase(it);
     }
+    for (auto it = load_.begin(); it != load_.end();) {
+      it = view_.FindEndpoint(it->first) != nullptr ? std::next(it) : load_.erase(it);
+    }
     synced_from_.clear();
     synced_from_.insert(MemberKey(me));
     std::pair<uint64_t, uint64_t> now{view_.term, view_.version};
     for (auto it = early_.begin(); it != early_.end();) {
       if (it->first == now) {
-        for (auto& [key, names] : it->second) {
+        for (auto& [key, records] : it->second) {
           // key is "endpoint#incarnation"; the holder is found in the view.
           for (const Member& m : view_.members) {
             if (MemberKey(m.node) == key) {
-              ApplyRecordsLocked(m.node, names);
+              ApplyRecordsLocked(m.node, records);
               synced_from_.insert(key);
             }
           }
@@ -114,59 +139,30 @@ void Directory::OnView(const View& view, MemberState state) {
       }
       it = it->first <= now ? early_.erase(it) : std::next(it);
     }
-    std::map<std::string, pb::NameRecords> per_member;
+    // What this node holds and owns itself is recorded at once; the rest
+    // goes to its owners (an empty list too: "nothing of yours here").
+    for (const std::string& name : held_) {
+      const Member* owner = OwnerLocked(name);
+      if (owner != nullptr && owner->node == me) owned_[name].holder = me;
+    }
+    for (const auto& [key, epoch] : grants_) {
+      const Member* owner = OwnerLocked(key);
+      if (owner == nullptr || owner->node != me) continue;
+      Record& r = owned_[key];
+      r.holder = me;
+      r.epoch = epoch;
+    }
     for (const Member& m : view_.members) {
       if (m.node == me) continue;
-      pb::NameRecords& r = per_member[MemberKey(m.node)];
+      pb::NameRecords r;
       ToProto(me, r.mutable_from());
       r.set_view_version(view_.version);
       r.set_view_term(view_.term);
-    }
-    for (const std::string& name : held_) {
-      const Member* owner = OwnerLocked(name);
-      if (owner == nullptr) continue;
-      if (owner->node == me) {
-        owned_[name].holder = me;
-      } else {
-        per_member[MemberKey(owner->node)].add_names(name);
-        if (name.rfind("grain:", 0) == 0) hand_off.push_back(name);
-      }
-    }
-    for (const Member& m : view_.members) {
-      if (m.node == me) continue;
-      sends.emplace_back(m.node.endpoint, std::move(per_member[MemberKey(m.node)]));
+      AddHeldLocked(m.node, &r);
+      sends.emplace_back(m.node.endpoint, std::move(r));
     }
   }
   for (auto& [endpoint, records] : sends) c_->remoting()->TellControl(endpoint, records);
-  if (!hand_off.empty() && hand_off_) hand_off_(std::move(hand_off));
-}
-
-Result<Directory::Owner> Directory::OwnerOf(const std::string& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const Member* owner = OwnerLocked(key);
-  if (owner == nullptr) {
-    return UnavailableError("this node is not a cluster member: no grain can be placed");
-  }
-  return Owner{owner->node, owner->node == c_->self().node, view_.version};
-}
-
-Status Directory::ClaimOwned(const std::string& key, Owner* where) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const Member* owner = OwnerLocked(key);
-  if (owner == nullptr) return UnavailableError("this node is not a cluster member");
-  const NodeId& me = c_->self().node;
-  *where = Owner{owner->node, owner->node == me, view_.version};
-  if (!where->here) return AlreadyExistsError(key + " belongs to " + owner->node.endpoint);
-  if (!SyncedLocked()) {
-    return UnavailableError(key + ": the directory is being rebuilt after a membership change");
-  }
-  auto [it, fresh] = owned_.try_emplace(key);
-  if (!fresh && it->second.holder != me && view_.Find(it->second.holder) != nullptr) {
-    return UnavailableError(key + " is moving here from " + it->second.holder.endpoint);
-  }
-  it->second.holder = me;
-  held_.insert(key);
-  return Status();
 }
 
 void Directory::Pause(Duration d) {
@@ -421,11 +417,15 @@ void Directory::ServeRelease(const pb::NameRelease& req) {
     for (auto& [view, from] : early_) {
       auto f = from.find(key);
       if (f == from.end()) continue;
-      std::vector<std::string>& names = f->second;
+      std::vector<std::string>& names = f->second.names;
       names.erase(std::remove(names.begin(), names.end(), req.name()), names.end());
+      auto& grains = f->second.grains;
+      grains.erase(std::remove(grains.begin(), grains.end(), std::pair{req.name(), req.epoch()}),
+                   grains.end());
     }
     auto it = owned_.find(req.name());
     if (it == owned_.end() || it->second.holder != holder) return;
+    if (req.epoch() != 0 && it->second.epoch != req.epoch()) return;  // a later grant stays
     tell.assign(it->second.lookers.begin(), it->second.lookers.end());
     owned_.erase(it);
   }
@@ -443,16 +443,18 @@ void Directory::ServeRelease(const pb::NameRelease& req) {
 
 void Directory::ServeRecords(const pb::NameRecords& req) {
   NodeId from = FromProto(req.from());
-  std::vector<std::string> names(req.names().begin(), req.names().end());
+  Early records;
+  records.names.assign(req.names().begin(), req.names().end());
+  for (const pb::GrainRecord& g : req.grains()) records.grains.emplace_back(g.key(), g.epoch());
   std::lock_guard<std::mutex> lock(mu_);
   std::pair<uint64_t, uint64_t> theirs{req.view_term(), req.view_version()};
   std::pair<uint64_t, uint64_t> mine{view_.term, view_.version};
   if (member_ && theirs == mine) {
     if (view_.Find(from) == nullptr) return;
-    ApplyRecordsLocked(from, names);
+    ApplyRecordsLocked(from, records);
     synced_from_.insert(MemberKey(from));
   } else if (theirs > mine && early_.size() < 16) {
-    early_[theirs][MemberKey(from)] = std::move(names);
+    early_[theirs][MemberKey(from)] = std::move(records);
   }
 }
 
@@ -472,10 +474,7 @@ void Directory::ServeRecordsRequest(const pb::NameRecordsRequest& req) {
     ToProto(me, r.mutable_from());
     r.set_view_version(view_.version);
     r.set_view_term(view_.term);
-    for (const std::string& name : held_) {
-      const Member* owner = OwnerLocked(name);
-      if (owner != nullptr && owner->node == to) r.add_names(name);
-    }
+    AddHeldLocked(to, &r);
   }
   c_->remoting()->TellControl(to.endpoint, r);
 }

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "akt/cluster.h"
+#include "akt/grain.h"
 #include "akt/pid.h"
 #include "akt/status.h"
 #include "cluster_impl.h"
@@ -35,11 +35,6 @@ class NameRecordsRequest;
 class Directory {
  public:
   explicit Directory(ClusterImpl* cluster) : c_(cluster) {}
-  // Called with the grain keys held here that another member owns after a
-  // view change (the cluster's grain directory deactivates them).
-  void SetHandOff(std::function<void(std::vector<std::string>)> hand_off) {
-    hand_off_ = std::move(hand_off);
-  }
 
   // The membership actor moved to `view` (state: this node's).
   void OnView(const View& view, MemberState state);
@@ -68,33 +63,59 @@ class Directory {
   // Names this node's actors hold (for the tests and Members' load).
   std::size_t held() const;
 
-  // Grains (cluster_grains.cc): a key's owner in the current view, without
-  // a round trip; kUnavailable when this node is not a member.
-  struct Owner {
-    NodeId node;
-    bool here = false;
-    uint64_t version = 0;
+  // Grains (cluster_grains.cc). A grain's key ("grain:<kind>/<name>") has
+  // an owner like a name; the owner decides, once, which member hosts it
+  // (a record {holder, epoch}) and grants that member the activation.
+  struct GrainChoice {
+    ActivationStrategy strategy = ActivationStrategy::kLocal;
+    const std::string* role = nullptr;  // empty or null: any member
   };
-  Result<Owner> OwnerOf(const std::string& key) const;
-  // Records an activation of `key` here, which this node must own
-  // (kAlreadyExists: `where` names the owner), once the directory is rebuilt
-  // and no other member still hosts it (kUnavailable, retryable).
-  Status ClaimOwned(const std::string& key, Owner* where);
+  struct GrainRoute {
+    bool here = false;     // activate here under grant `epoch`
+    NodeId host;           // otherwise: post the message to this member
+    uint64_t grant = 0;    // nonzero: first send `host` a GrainGrant of this epoch
+    std::string hint_to;   // nonempty: tell this endpoint where the grain is
+  };
+  // A message for `key` found no activation here; it came from `from`
+  // (an endpoint; empty: this node). Errors: kUnavailable (not a member,
+  // rebuilding, activation barrier: retryable), kNotFound (no member has the
+  // role).
+  Status RouteGrain(const std::string& key, std::string_view from, const GrainChoice& choice,
+                    GrainRoute* out);
+  void AcceptGrant(const std::string& key, uint64_t epoch);
+  // The activation of grant `epoch` ended here.
+  void ReleaseGrain(const std::string& key, uint64_t epoch);
+  // The key's owner in this node's view (kUnavailable: not a member).
+  Result<NodeId> GrainOwner(const std::string& key, bool* here) const;
+  // Senders' cache of grain hosts (dropped on a view change or NameGone).
+  void CacheGrain(const std::string& key, PID pid, const NodeId& holder);
+  PID CachedGrain(const std::string& key) const;
+  void Uncache(const std::string& key, const PID& pid);
+  // A member's load as last probed (kLeastLoad).
+  void NoteLoad(const std::string& endpoint, uint64_t load);
+  std::size_t grants() const;
 
  private:
+  struct Early {
+    std::vector<std::string> names;
+    std::vector<std::pair<std::string, uint64_t>> grains;  // key, epoch
+  };
   struct Record {
     NodeId holder;
+    uint64_t epoch = 0;             // a grain's grant; 0 for a name
     std::set<std::string> lookers;  // endpoints that cached it
   };
   // The owner of `name` in view_ (mu_ held); null when not a member.
   const Member* OwnerLocked(std::string_view name) const;
   bool SyncedLocked() const;
-  void ApplyRecordsLocked(const NodeId& from, const std::vector<std::string>& names);
+  void ApplyRecordsLocked(const NodeId& from, const Early& records);
+  // The names and grants this node holds that `to` owns.
+  void AddHeldLocked(const NodeId& to, cluster::NameRecords* records) const;
+  const Member* PlaceLocked(const GrainChoice& choice, std::string_view from);
   // Waits `d` (in a deterministic system: runs it for `d`).
   void Pause(Duration d);
 
   ClusterImpl* c_;
-  std::function<void(std::vector<std::string>)> hand_off_;  // set before the first view
   mutable std::mutex mu_;
   View view_;
   std::vector<uint64_t> member_hash_;  // NodeHash of view_.members[i]
@@ -102,12 +123,17 @@ class Directory {
   // Owner side.
   std::unordered_map<std::string, Record> owned_;
   std::set<std::string> synced_from_;  // member keys whose records for view_ came
-  std::map<std::pair<uint64_t, uint64_t>, std::map<std::string, std::vector<std::string>>>
-      early_;  // records for a view this node has not reached: (term, version) -> from -> names
+  // Records for a view this node has not reached: (term, version) -> from -> records.
+  std::map<std::pair<uint64_t, uint64_t>, std::map<std::string, Early>> early_;
   // Holder side.
   std::set<std::string> held_;
   std::set<std::string> reserved_;
-  // Cache: name -> PID of the actor on another node.
+  std::unordered_map<std::string, uint64_t> grants_;  // grain key -> epoch granted to this node
+  std::unordered_map<std::string, uint64_t> load_;    // endpoint -> load (probed + granted since)
+  uint64_t next_epoch_ = 0;
+  uint64_t round_robin_ = 0;
+  uint64_t random_ = 0;
+  // Cache: name (or grain key) -> PID of the actor on another node.
   std::unordered_map<std::string, std::pair<PID, NodeId>> cache_;
 };
 

@@ -620,6 +620,7 @@ class MembershipActor final : public Actor {
   // `pong`: the target's own answer (null: a helper reached it).
   void Alive(const NodeId& target, const pb::Pong* pong) {
     std::string key = Key(target);
+    if (pong != nullptr) c_->directory().NoteLoad(target.endpoint, pong->load());
     probing_.erase(key);
     suspects_.erase(key);
     gone_.erase(key);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "akt/grain.h"
 #include "akt/pid.h"
@@ -30,9 +31,12 @@ class GrainDirectory {
   virtual ~GrainDirectory() = default;
   // Where `id` lives now, or where it should be activated.
   virtual Result<GrainPlacement> Resolve(const GrainIdentity& id) = 0;
-  // This node is about to activate `id`. OK: go ahead (the epoch of this
-  // node's claim). kAlreadyExists: another node holds it; `*owner` says where.
-  virtual Result<uint64_t> Claim(const GrainIdentity& id, GrainPlacement* owner) = 0;
+  // A message for `id` found no activation on this node; it came from the
+  // node `from` (an endpoint; empty: this node), and `options` are the
+  // kind's. OK: activate it here (the epoch of this node's claim).
+  // kAlreadyExists: another node serves it; `*owner` says where to post it.
+  virtual Result<uint64_t> Claim(const GrainIdentity& id, const GrainOptions& options,
+                                 std::string_view from, GrainPlacement* owner) = 0;
   // This node's activation `epoch` of `id` ended.
   virtual void Release(const GrainIdentity& id, uint64_t epoch) = 0;
   // `stale` could not take a message (its node is gone, or does not host the
@@ -44,7 +48,10 @@ class GrainDirectory {
 class LocalGrainDirectory final : public GrainDirectory {
  public:
   Result<GrainPlacement> Resolve(const GrainIdentity&) override { return GrainPlacement{}; }
-  Result<uint64_t> Claim(const GrainIdentity&, GrainPlacement*) override { return uint64_t{0}; }
+  Result<uint64_t> Claim(const GrainIdentity&, const GrainOptions&, std::string_view,
+                         GrainPlacement*) override {
+    return uint64_t{0};
+  }
   void Release(const GrainIdentity&, uint64_t) override {}
   void Invalidate(const GrainIdentity&, const GrainPlacement&) override {}
 };

@@ -34,9 +34,11 @@ class GrainRegistry : public Service {
   // Takes ownership of `e`; hands it to where the directory places the
   // grain: its activation here (activating it, and again if the one found
   // is just deactivating), or a PID on another node. On failure the
-  // requester, if any, got the error. `here`: the sender already chose this
-  // node (a message from the wire): activate here, never forward.
-  Status Deliver(const GrainIdentity& id, Envelope* e, bool here = false);
+  // requester, if any, got the error. `from`: the endpoint of the node that
+  // sent it here (a message from the wire: the directory is not asked again
+  // where the grain lives, only, when it is not active here, whether this
+  // node may activate it); empty: a local caller.
+  Status Deliver(const GrainIdentity& id, Envelope* e, std::string_view from = {});
   // Installs the directory the cluster layer provides (null: the local
   // one). kFailedPrecondition once a grain was activated with another.
   Status SetDirectory(std::shared_ptr<GrainDirectory> directory);
@@ -86,10 +88,10 @@ class GrainRegistry : public Service {
   };
   Shard& ShardFor(std::size_t hash) { return shards_[(hash >> 7) % shards_.size()]; }
   // With the shard lock held: the live activation, or a new one (claimed
-  // from the directory; a claim held elsewhere gives the owner's cell,
-  // unless `here`).
+  // from the directory, for a message from `from`; a grain served elsewhere
+  // gives the cell of its PID there).
   Result<ActorCell*> GetOrActivateLocked(Shard& shard, const GrainIdentity& id,
-                                         const GrainOptions* options, bool here = false);
+                                         const GrainOptions* options, std::string_view from = {});
   GrainDirectory* directory() const { return directory_raw_.load(std::memory_order_acquire); }
 
   SystemImpl* sys_;
@@ -110,7 +112,8 @@ class GrainRegistry : public Service {
 // For the remoting layer: delivers to the grain named by an actor name
 // "grain:<kind>/<name>" (activating it). kNotFound when the name is not a
 // grain name or its kind is unknown.
-Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e);
+Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e,
+                                 std::string_view from);
 Result<PID> ActivateGrainByIdentity(SystemImpl* sys, std::string_view kind, std::string_view name);
 constexpr std::string_view kGrainActorPrefix = "grain:";
 // The one place the wire name of a grain is built and read:

@@ -478,7 +478,8 @@ Status GrainRegistry::SetDirectory(std::shared_ptr<GrainDirectory> directory) {
 }
 
 Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainIdentity& id,
-                                                      const GrainOptions* options, bool here) {
+                                                      const GrainOptions* options,
+                                                      std::string_view from) {
   auto it = shard.map.find(Key{id.String(), id.hash()});
   if (it != shard.map.end()) {
     if (internal::CellOf(it->second->pid)->life() != ActorCell::Life::kTerminated) {
@@ -519,14 +520,14 @@ Result<ActorCell*> GrainRegistry::GetOrActivateLocked(Shard& shard, const GrainI
   uint64_t epoch = 0;
   if (GrainDirectory* dir = directory()) {
     GrainPlacement owner;
-    Result<uint64_t> claim = dir->Claim(id, &owner);
+    Result<uint64_t> claim = dir->Claim(id, opts, from, &owner);
     if (claim.ok()) {
       epoch = *claim;
     } else if (claim.status().code() == StatusCode::kAlreadyExists && owner.target) {
-      // Held on (or owned by) another node: its PID takes the message — also
-      // one sent here by name of this node, so there is one activation.
+      // Served by (or decided on) another node: its PID takes the message —
+      // also one sent here by name of this node, so there is one activation.
       return internal::CellOf(owner.target);
-    } else if (!here || claim.status().code() != StatusCode::kAlreadyExists) {
+    } else {
       return claim.status();  // e.g. kUnavailable while the directory moves it: retryable
     }
   }
@@ -563,8 +564,8 @@ void GrainRegistry::Forget(const GrainIdentity& id, ActorCell* cell) {
   }
 }
 
-Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, bool here) {
-  GrainDirectory* dir = here ? nullptr : directory();
+Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, std::string_view from) {
+  GrainDirectory* dir = from.empty() ? directory() : nullptr;
   if (dir != nullptr) {
     Result<GrainPlacement> place = dir->Resolve(id);
     if (!place.ok()) {
@@ -586,7 +587,7 @@ Status GrainRegistry::Deliver(const GrainIdentity& id, Envelope* e, bool here) {
     PID target;
     {
       std::lock_guard<std::mutex> lock(shard.mu);
-      Result<ActorCell*> cell = GetOrActivateLocked(shard, id, nullptr, here);
+      Result<ActorCell*> cell = GetOrActivateLocked(shard, id, nullptr, from);
       if (!cell.ok()) {  // the activation was refused: say why, as it is
         ActorCell::FailReply(e, cell.status());
         sys_->DeadLetter(e, DeadLetterReason::kNoSuchActor, nullptr, id.String());
@@ -668,14 +669,15 @@ Result<GrainIdentity> ParseGrainActorName(std::string_view actor_name) {
   return GrainIdentity::Parse(actor_name.substr(kGrainActorPrefix.size()));
 }
 
-Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e) {
+Status DeliverToGrainByActorName(SystemImpl* sys, std::string_view actor_name, Envelope* e,
+                                 std::string_view from) {
   Result<GrainIdentity> id = ParseGrainActorName(actor_name);
   if (!id.ok()) {
     ActorCell::FailReply(e, id.status());
     FreeEnvelope(e);
     return id.status();
   }
-  return GrainRegistry::Of(sys)->Deliver(*id, e, /*here=*/true);  // the sender chose this node
+  return GrainRegistry::Of(sys)->Deliver(*id, e, from);  // the sender chose this node
 }
 
 Result<PID> ActivateGrainByIdentity(SystemImpl* sys, std::string_view kind, std::string_view name) {

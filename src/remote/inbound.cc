@@ -150,7 +150,7 @@ void RemotingImpl::HandleFrame(Connection* c, const wire::Frame& f) {
       }
       if (internal::IsGrainActorName(f.target)) {
         // A grain: activated here on demand (again, if it just deactivated).
-        Status st = internal::DeliverToGrainByActorName(sys_, f.target, e);
+        Status st = internal::DeliverToGrainByActorName(sys_, f.target, e, c->peer_node().endpoint);
         if (!st.ok() && !ask) c->Refuse(f.correlation, st);
         return;
       }

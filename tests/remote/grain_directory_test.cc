@@ -56,7 +56,8 @@ class TestDirectory : public GrainDirectory {
     }
     return p;
   }
-  Result<uint64_t> Claim(const GrainIdentity& id, GrainPlacement* owner) override {
+  Result<uint64_t> Claim(const GrainIdentity& id, const GrainOptions&, std::string_view,
+                         GrainPlacement* owner) override {
     ++claims;
     if (claim_refused) {
       Result<PID> far = make_far(id);
