@@ -83,4 +83,10 @@ extern Ledger ledger;
 int64_t LoadFromDb(std::string_view name);  // throws on failure
 akt::Status SaveToDb(std::string_view name, int64_t balance);
 
+// "Grains across the cluster".
+class Cart : public akt::Grain {
+ public:
+  void OnReceive(akt::GrainContext&) override {}
+};
+
 }  // namespace doc
