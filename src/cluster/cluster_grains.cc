@@ -29,25 +29,17 @@ namespace akt {
 namespace pb = akt::cluster;
 using internal::GrainPlacement;
 
-namespace {
-
-uint64_t Scramble(uint64_t h) {  // splitmix64's finaliser
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  return h ^ (h >> 31);
-}
-
-}  // namespace
-
 std::string GrainKey(const GrainIdentity& id) { return "grain:" + id.String(); }
 
 // ---------------------------------------------------------------------------
 // The directory's grain records.
 
-Result<NodeId> Directory::GrainOwner(const std::string& key, bool* here) const {
+Result<NodeId> Directory::GrainTarget(const std::string& key, PID* cached, bool* here) const {
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    *cached = it->second.first;
+    return it->second.second;
+  }
   const Member* owner = OwnerLocked(key);
   if (owner == nullptr) {
     return UnavailableError("this node is not a cluster member: no grain can be placed");
@@ -56,6 +48,8 @@ Result<NodeId> Directory::GrainOwner(const std::string& key, bool* here) const {
   return owner->node;
 }
 
+uint64_t Directory::NewEpochLocked() { return Mix64(++next_epoch_ ^ NodeHash(c_->self().node)) | 1; }
+
 const Member* Directory::PlaceLocked(const GrainChoice& choice, std::string_view from) {
   bool any = choice.role == nullptr || choice.role->empty();
   std::vector<const Member*> candidates;
@@ -63,7 +57,7 @@ const Member* Directory::PlaceLocked(const GrainChoice& choice, std::string_view
     if (any || m.HasRole(*choice.role)) candidates.push_back(&m);
   }
   if (candidates.empty()) return nullptr;
-  const std::string& origin = from.empty() ? c_->self().node.endpoint : std::string(from);
+  std::string_view origin = from.empty() ? std::string_view(c_->self().node.endpoint) : from;
   switch (choice.strategy) {
     case ActivationStrategy::kLocal:
       for (const Member* m : candidates) {
@@ -71,15 +65,16 @@ const Member* Directory::PlaceLocked(const GrainChoice& choice, std::string_view
       }
       break;  // the sender may not host it: in turn among those that may
     case ActivationStrategy::kRandom:
-      return candidates[Scramble(++random_ ^ NodeHash(c_->self().node)) % candidates.size()];
+      return candidates[Mix64(++random_ ^ NodeHash(c_->self().node)) % candidates.size()];
     case ActivationStrategy::kLeastLoad: {
       const Member* best = nullptr;
       uint64_t best_load = 0;
       for (const Member* m : candidates) {
-        uint64_t load = m->node == c_->self().node ? c_->system().ActorCount() : 0;
-        if (m->node != c_->self().node) {
-          auto it = load_.find(m->node.endpoint);
-          load = it != load_.end() ? it->second : 0;
+        uint64_t load = 0;  // a member not probed yet counts as idle
+        if (m->node == c_->self().node) {
+          load = c_->system().ActorCount();
+        } else if (auto it = load_.find(m->node.endpoint); it != load_.end()) {
+          load = it->second;
         }
         if (best == nullptr || load < best_load) {
           best = m;
@@ -118,7 +113,7 @@ Status Directory::RouteGrain(const std::string& key, std::string_view from,
       // The holder itself has no activation (its grant never came, or a
       // message overtook its release): it is granted again, never another
       // member, so a late grant cannot make a second activation.
-      rec->second.epoch = Scramble(++next_epoch_ ^ NodeHash(me)) | 1;
+      rec->second.epoch = NewEpochLocked();
       if (holder == me) {
         grants_[key] = rec->second.epoch;
         out->here = true;
@@ -151,7 +146,7 @@ Status Directory::RouteGrain(const std::string& key, std::string_view from,
   }
   Record& r = owned_[key];
   r.holder = host->node;
-  r.epoch = Scramble(++next_epoch_ ^ NodeHash(me)) | 1;
+  r.epoch = NewEpochLocked();
   r.lookers.clear();
   out->grant = r.epoch;
   if (host->node == me) {
@@ -205,12 +200,6 @@ void Directory::CacheGrain(const std::string& key, PID pid, const NodeId& holder
   if (member_ && view_.Find(holder) != nullptr) cache_[key] = {std::move(pid), holder};
 }
 
-PID Directory::CachedGrain(const std::string& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = cache_.find(key);
-  return it != cache_.end() ? it->second.first : PID();
-}
-
 void Directory::Uncache(const std::string& key, const PID& pid) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = cache_.find(key);
@@ -237,16 +226,16 @@ Result<GrainPlacement> ClusterGrainDirectory::Resolve(const GrainIdentity& id) {
   if (internal::GrainRegistry::Of(&internal::ImplOf(c_->system()))->ActivePid(id)) {
     return GrainPlacement{};
   }
-  std::string key = GrainKey(id);
   GrainPlacement p;
-  if (PID cached = c_->directory().CachedGrain(key)) {
+  PID cached;
+  bool here = false;
+  Result<NodeId> owner = c_->directory().GrainTarget(GrainKey(id), &cached, &here);
+  if (!owner.ok()) return owner.status();
+  if (cached) {
     p.where = GrainPlacement::Where::kRemote;
     p.target = std::move(cached);
     return p;
   }
-  bool here = false;
-  Result<NodeId> owner = c_->directory().GrainOwner(key, &here);
-  if (!owner.ok()) return owner.status();
   if (here) return p;  // this node decides (Claim): in-process, never a socket
   Result<PID> far = c_->remoting()->LazyGrainPid(owner->endpoint, id);
   if (!far.ok()) return far.status();

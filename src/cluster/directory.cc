@@ -20,15 +20,15 @@ namespace akt {
 
 namespace pb = akt::cluster;
 
-namespace {
-
-uint64_t Mix(uint64_t h) {  // splitmix64's finaliser
+uint64_t Mix64(uint64_t h) {  // splitmix64's finaliser
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 27;
   h *= 0x94d049bb133111ebull;
   return h ^ (h >> 31);
 }
+
+namespace {
 
 uint64_t Fnv(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -48,7 +48,7 @@ const Member* Directory::OwnerLocked(std::string_view name) const {
   const Member* best = nullptr;
   uint64_t best_score = 0;
   for (std::size_t i = 0; i < view_.members.size(); ++i) {
-    uint64_t score = Mix(hn ^ member_hash_[i]);
+    uint64_t score = Mix64(hn ^ member_hash_[i]);
     if (best == nullptr || score > best_score) {
       best = &view_.members[i];
       best_score = score;

@@ -32,6 +32,9 @@ class NameGone;
 class NameRecordsRequest;
 }  // namespace cluster
 
+// splitmix64's finaliser: rendezvous scores, grain grant epochs, Random.
+uint64_t Mix64(uint64_t h);
+
 class Directory {
  public:
   explicit Directory(ClusterImpl* cluster) : c_(cluster) {}
@@ -85,11 +88,12 @@ class Directory {
   void AcceptGrant(const std::string& key, uint64_t epoch);
   // The activation of grant `epoch` ended here.
   void ReleaseGrain(const std::string& key, uint64_t epoch);
-  // The key's owner in this node's view (kUnavailable: not a member).
-  Result<NodeId> GrainOwner(const std::string& key, bool* here) const;
+  // Where to send a message for `key` found inactive here: the host this
+  // node cached (`*cached` set), else the key's owner in this node's view
+  // (`*here`: this node). kUnavailable: not a member. One lock.
+  Result<NodeId> GrainTarget(const std::string& key, PID* cached, bool* here) const;
   // Senders' cache of grain hosts (dropped on a view change or NameGone).
   void CacheGrain(const std::string& key, PID pid, const NodeId& holder);
-  PID CachedGrain(const std::string& key) const;
   void Uncache(const std::string& key, const PID& pid);
   // A member's load as last probed (kLeastLoad).
   void NoteLoad(const std::string& endpoint, uint64_t load);
@@ -112,6 +116,7 @@ class Directory {
   // The names and grants this node holds that `to` owns.
   void AddHeldLocked(const NodeId& to, cluster::NameRecords* records) const;
   const Member* PlaceLocked(const GrainChoice& choice, std::string_view from);
+  uint64_t NewEpochLocked();  // a grant's epoch: nonzero, unique in practice
   // Waits `d` (in a deterministic system: runs it for `d`).
   void Pause(Duration d);
 

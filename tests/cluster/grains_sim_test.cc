@@ -61,15 +61,31 @@ int64_t TotalOf(const Result<Message>& r) {
   return t != nullptr ? t->value() : -1;
 }
 
+// Starts `ep` with the counter grain kind "pcounter" registered.
+void AddNode(SimCluster& sc, const std::string& ep, const GrainOptions& options = {},
+             std::vector<std::string> roles = {}) {
+  ASSERT_NE(sc.Add(ep, std::move(roles)), nullptr);
+  ASSERT_TRUE(sc.net.Node(ep)
+                  ->RegisterGrainKind("pcounter", MakeGrainFactory<ProtoCounterGrain>(), options)
+                  .ok());
+}
+
 void Form(SimCluster& sc, const std::vector<std::string>& eps, const GrainOptions& options = {},
           std::vector<std::vector<std::string>> roles = {}) {
   for (std::size_t i = 0; i < eps.size(); ++i) {
-    ASSERT_NE(sc.Add(eps[i], i < roles.size() ? roles[i] : std::vector<std::string>{}), nullptr);
-    ASSERT_TRUE(sc.net.Node(eps[i])
-                    ->RegisterGrainKind("pcounter", MakeGrainFactory<ProtoCounterGrain>(), options)
-                    .ok());
+    AddNode(sc, eps[i], options, i < roles.size() ? roles[i] : std::vector<std::string>{});
   }
   ASSERT_TRUE(sc.net.RunUntil([&] { return sc.Agree(eps); }, 10s));
+}
+
+// Registers `kind` (a counter) with `options` on every node of `eps`.
+void RegisterEverywhere(SimCluster& sc, const std::vector<std::string>& eps, const char* kind,
+                        const GrainOptions& options) {
+  for (const std::string& ep : eps) {
+    ASSERT_TRUE(sc.net.Node(ep)
+                    ->RegisterGrainKind(kind, MakeGrainFactory<ProtoCounterGrain>(), options)
+                    .ok());
+  }
 }
 
 // Where each of `n` new identities (from `first` on) is activated when
@@ -145,10 +161,7 @@ TEST(SimGrains, ANodeThatJoinsLeavesTheGrainsWhereTheyAreAndHostsNewOnes) {
     std::vector<std::string> eps = Endpoints(3);
     Form(sc, {eps[0], eps[1]});
     for (int k = 0; k < 40; ++k) ASSERT_TRUE(AskRetrying(sc, eps[k % 2], Id(k), AddOne()).ok());
-    ASSERT_NE(sc.Add(eps[2]), nullptr);
-    ASSERT_TRUE(sc.net.Node(eps[2])
-                    ->RegisterGrainKind("pcounter", MakeGrainFactory<ProtoCounterGrain>())
-                    .ok());
+    AddNode(sc, eps[2]);
     // While it joins and the owners of a third of the keys change: never two
     // activations, and nothing deactivates.
     bool joined = false;
@@ -241,19 +254,17 @@ TEST(SimGrains, ARoleLimitsTheHostsAndNoMemberWithItIsAClearError) {
     EXPECT_EQ(placed[eps[0]], 0) << "a member without the role hosts a grain";
     EXPECT_GT(placed[eps[1]], 0);
     EXPECT_GT(placed[eps[2]], 0);
-    // A local first message from a node without the role goes to one that has it.
-    ASSERT_TRUE(sc.net.Node(eps[0])
-                    ->RegisterGrainKind("nobody", MakeGrainFactory<ProtoCounterGrain>(),
-                                        GrainOptions().WithActivationRole("gpu"))
-                    .ok());
-    for (const std::string& ep : eps) {
-      if (ep != eps[0]) {
-        sc.net.Node(ep)
-            ->RegisterGrainKind("nobody", MakeGrainFactory<ProtoCounterGrain>(),
-                                GrainOptions().WithActivationRole("gpu"))
-            .IgnoreError();
-      }
+    // Local, asked from a node without the role: placed on one that has it.
+    RegisterEverywhere(sc, eps, "local", GrainOptions().WithActivationRole("worker"));
+    for (int k = 0; k < 6; ++k) {
+      GrainIdentity id = *GrainIdentity::Make("local", "l-" + std::to_string(k));
+      ASSERT_TRUE(AskRetrying(sc, eps[0], id, AddOne()).ok()) << id.String();
+      std::string where;
+      EXPECT_EQ(Activations(sc, eps, id, &where), 1) << id.String();
+      EXPECT_NE(where, eps[0]) << id.String() << " is on a member without the role";
     }
+    // No member with the role: a clear error, naming it.
+    RegisterEverywhere(sc, eps, "nobody", GrainOptions().WithActivationRole("gpu"));
     Result<Message> r =
         AskRetrying(sc, eps[1], *GrainIdentity::Make("nobody", "x"), Message(akt::test::GetTotal()));
     ASSERT_FALSE(r.ok());
@@ -276,10 +287,7 @@ TEST(SimGrains, NoActivationBeforeTheBarrierThenTheyStart) {
     EXPECT_NE(early.status().message().find("3 members"), std::string::npos)
         << early.status().ToString();
     EXPECT_EQ(Activations(sc, eps, Id(1)), 0);
-    ASSERT_NE(sc.Add(eps[2]), nullptr);
-    ASSERT_TRUE(sc.net.Node(eps[2])
-                    ->RegisterGrainKind("pcounter", MakeGrainFactory<ProtoCounterGrain>())
-                    .ok());
+    AddNode(sc, eps[2]);
     ASSERT_TRUE(sc.net.RunUntil([&] { return sc.Agree(eps); }, 10s));
     Result<Message> r = AskRetrying(sc, eps[0], Id(1), AddOne());
     ASSERT_TRUE(r.ok()) << r.status().ToString();
